@@ -1,0 +1,37 @@
+# quell — the two commands a newcomer needs are `make demo` and `make test`.
+GO        ?= go
+BIN       := bin/quell
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS   := -X main.version=$(VERSION)
+DEMO_FLAGS ?=
+
+.PHONY: help build k8s demo test test-short vet fuzz bench clean FORCE
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+build: $(BIN) ## build bin/quell
+
+$(BIN): FORCE
+	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/quell
+
+k8s: $(BIN) ## build (once, cached) the local control-plane binaries
+	$(BIN) dev binaries
+
+demo: k8s ## run quell's story on a real local control plane (DEMO_FLAGS=--exit to finish on its own)
+	$(BIN) dev demo $(DEMO_FLAGS)
+
+vet: ## go vet
+	$(GO) vet ./...
+
+test: vet k8s ## vet and run every test with the race detector
+	$(GO) test -race -timeout 30m ./...
+
+test-short: ## unit tests only, no control plane
+	$(GO) test -short ./...
+
+bench: ## run the benchmarks
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+clean: ## remove build output and demo state
+	rm -rf bin .quell

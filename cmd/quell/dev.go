@@ -1,0 +1,116 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+
+	"quell.dev/quell/internal/config"
+	"quell.dev/quell/internal/demo"
+	"quell.dev/quell/internal/devcluster"
+)
+
+func runDev(ctx context.Context, c *cli, args []string) error {
+	switch {
+	case len(args) >= 2 && args[0] == "cluster" && args[1] == "up":
+		return runClusterUp(ctx, c, args[2:])
+	case len(args) >= 2 && args[0] == "cluster" && args[1] == "down":
+		return runClusterDown(ctx, c, args[2:])
+	case len(args) >= 1 && args[0] == "demo":
+		return runDemo(ctx, c, args[1:])
+	case len(args) >= 1 && args[0] == "binaries":
+		return runBinaries(ctx, c, args[1:])
+	}
+	fmt.Fprintln(c.stderr, "usage: quell dev cluster up --dir DIR [--audit-webhook URL]\n       quell dev cluster down --dir DIR\n       quell dev demo [--exit]\n       quell dev binaries")
+	return &exitError{code: 2, err: errUsageShown}
+}
+
+// binaryOptions are the control-plane build options every dev command takes.
+func binaryOptions(cfg *config.Config) devcluster.BuildOptions {
+	return devcluster.BuildOptions{BinDir: cfg.Dev.K8sBinDir, InstallEtcd: true}
+}
+
+func runClusterUp(ctx context.Context, c *cli, args []string) error {
+	fs, g := c.flagSet("dev cluster up")
+	dir := fs.String("dir", ".quell/cluster", "state directory of the cluster")
+	webhook := fs.String("audit-webhook", "", "send the API server's audit events to this URL")
+	webhookToken := fs.String("audit-webhook-token", "", "bearer token the audit webhook sends")
+	g.configFlag(fs, "k8s-bin-dir", "dev.k8s_bin_dir", "cache of the built control-plane binaries")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	cfg, log, err := c.load(g)
+	if err != nil {
+		return err
+	}
+	bo := binaryOptions(cfg)
+	bo.Log = log
+	bins, err := devcluster.EnsureBinaries(ctx, bo)
+	if err != nil {
+		return err
+	}
+	cl, err := devcluster.Up(ctx, devcluster.Options{
+		Dir: *dir, Binaries: bins, AuditWebhookURL: *webhook, AuditWebhookToken: *webhookToken,
+		Users: demo.Users(), Log: log,
+	})
+	if err != nil {
+		return fmt.Errorf("cluster up: %w", err)
+	}
+	fmt.Fprintln(c.stdout, cl.Kubeconfig)
+	return nil
+}
+
+func runClusterDown(ctx context.Context, c *cli, args []string) error {
+	fs, g := c.flagSet("dev cluster down")
+	dir := fs.String("dir", ".quell/cluster", "state directory of the cluster")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if _, _, err := c.load(g); err != nil {
+		return err
+	}
+	abs, _ := filepath.Abs(*dir)
+	if err := devcluster.Down(abs); err != nil {
+		return fmt.Errorf("cluster down: %w", err)
+	}
+	return nil
+}
+
+func runDemo(ctx context.Context, c *cli, args []string) error {
+	fs, g := c.flagSet("dev demo")
+	exit := fs.Bool("exit", false, "finish and tear down instead of waiting for Ctrl-C")
+	dir := fs.String("dir", ".quell/demo", "state directory of the demo")
+	g.configFlag(fs, "k8s-bin-dir", "dev.k8s_bin_dir", "cache of the built control-plane binaries")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	cfg, log, err := c.load(g)
+	if err != nil {
+		return err
+	}
+	bo := binaryOptions(cfg)
+	bo.Log = log
+	return demo.Run(ctx, demo.Options{Dir: *dir, Build: bo, Exit: *exit, Out: c.stdout, Log: log})
+}
+
+func runBinaries(ctx context.Context, c *cli, args []string) error {
+	fs, g := c.flagSet("dev binaries")
+	g.configFlag(fs, "k8s-bin-dir", "dev.k8s_bin_dir", "cache of the built control-plane binaries")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	cfg, log, err := c.load(g)
+	if err != nil {
+		return err
+	}
+	bo := binaryOptions(cfg)
+	bo.Log = log
+	b, err := devcluster.EnsureBinaries(ctx, bo)
+	if err != nil {
+		return err
+	}
+	for _, p := range []string{b.Etcd, b.APIServer, b.ControllerManager, b.Kubectl} {
+		fmt.Fprintln(c.stdout, p)
+	}
+	return nil
+}

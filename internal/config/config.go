@@ -1,0 +1,84 @@
+// Package config holds quell's typed configuration and loads it once, from
+// defaults, then a YAML file, then QUELL_* environment variables, then flags,
+// each layer overriding the one before.
+//
+// Every setting has a dotted key (log.level, server.listen, ...). The YAML
+// file nests by key, the environment variable is QUELL_ followed by the key
+// upper-cased with dots as underscores (QUELL_LOG_LEVEL), and a flag override
+// names the key directly. Load decodes and validates everything before it
+// returns: the result is either a fully valid *Config or an error that lists
+// every problem at once, each naming the key and where its value came from.
+// A Config is a plain value; callers treat it as read-only once loaded.
+package config
+
+import (
+	"log/slog"
+	"time"
+)
+
+// Config is the whole of quell's configuration.
+type Config struct {
+	Log        Log
+	Server     Server
+	Kubernetes Kubernetes
+	Dev        Dev
+}
+
+// Log configures logging.
+type Log struct {
+	Level  slog.Level // log.level: debug, info, warn, error
+	Format string     // log.format: text or json
+}
+
+// Server configures `quell server`.
+type Server struct {
+	Listen        string        // server.listen: host:port
+	Store         string        // server.store: sqlite://PATH or postgres://...
+	Mode          string        // server.mode: observe, dry-run or enforce
+	AuthTokenFile string        // server.auth_token_file: bearer tokens, one per line
+	MaxBodyBytes  int64         // server.max_body_bytes: request body cap
+	ReadTimeout   time.Duration // server.read_timeout
+	WriteTimeout  time.Duration // server.write_timeout
+	IdleTimeout   time.Duration // server.idle_timeout
+	ShutdownGrace time.Duration // server.shutdown_grace
+}
+
+// Kubernetes configures access to the cluster quell watches and acts on.
+type Kubernetes struct {
+	Kubeconfig string // kubernetes.kubeconfig: empty means in-cluster or $KUBECONFIG
+}
+
+// Dev configures the local development control plane.
+type Dev struct {
+	K8sBinDir string // dev.k8s_bin_dir: where kube-apiserver and friends are cached
+}
+
+// Log formats.
+const (
+	FormatText = "text"
+	FormatJSON = "json"
+)
+
+// Response modes.
+const (
+	ModeObserve = "observe"
+	ModeDryRun  = "dry-run"
+	ModeEnforce = "enforce"
+)
+
+// Default returns the configuration used when nothing overrides it.
+func Default() Config {
+	return Config{
+		Log: Log{Level: slog.LevelInfo, Format: FormatText},
+		Server: Server{
+			Listen:        "127.0.0.1:8080",
+			Store:         "sqlite://quell.db",
+			Mode:          ModeObserve,
+			MaxBodyBytes:  1 << 20,
+			ReadTimeout:   10 * time.Second,
+			WriteTimeout:  30 * time.Second,
+			IdleTimeout:   120 * time.Second,
+			ShutdownGrace: 10 * time.Second,
+		},
+	}
+}

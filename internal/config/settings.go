@@ -1,0 +1,138 @@
+package config
+
+import (
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// setting is one configurable key: how to parse a textual value into the
+// Config, and how to check the resulting value.
+type setting struct {
+	key   string
+	set   func(c *Config, v string) error
+	check func(c *Config) error // nil: any parsed value is valid
+}
+
+// settings is the explicit table of every key quell accepts.
+func settings() []setting {
+	return []setting{
+		{"log.level", func(c *Config, v string) error { return parseLevel(&c.Log.Level, v) }, nil},
+		{"log.format", str(func(c *Config) *string { return &c.Log.Format }),
+			oneOf(func(c *Config) string { return c.Log.Format }, FormatText, FormatJSON)},
+		{"server.listen", str(func(c *Config) *string { return &c.Server.Listen }),
+			func(c *Config) error { return checkHostPort(c.Server.Listen) }},
+		{"server.store", str(func(c *Config) *string { return &c.Server.Store }),
+			func(c *Config) error { return checkStore(c.Server.Store) }},
+		{"server.mode", str(func(c *Config) *string { return &c.Server.Mode }),
+			oneOf(func(c *Config) string { return c.Server.Mode }, ModeObserve, ModeDryRun, ModeEnforce)},
+		{"server.auth_token_file", str(func(c *Config) *string { return &c.Server.AuthTokenFile }), nil},
+		{"server.max_body_bytes", func(c *Config, v string) error { return parseSize(&c.Server.MaxBodyBytes, v) },
+			func(c *Config) error { return positive(c.Server.MaxBodyBytes) }},
+		{"server.read_timeout", dur(func(c *Config) *time.Duration { return &c.Server.ReadTimeout }),
+			func(c *Config) error { return positive(int64(c.Server.ReadTimeout)) }},
+		{"server.write_timeout", dur(func(c *Config) *time.Duration { return &c.Server.WriteTimeout }),
+			func(c *Config) error { return positive(int64(c.Server.WriteTimeout)) }},
+		{"server.idle_timeout", dur(func(c *Config) *time.Duration { return &c.Server.IdleTimeout }),
+			func(c *Config) error { return positive(int64(c.Server.IdleTimeout)) }},
+		{"server.shutdown_grace", dur(func(c *Config) *time.Duration { return &c.Server.ShutdownGrace }),
+			func(c *Config) error { return positive(int64(c.Server.ShutdownGrace)) }},
+		{"kubernetes.kubeconfig", str(func(c *Config) *string { return &c.Kubernetes.Kubeconfig }), nil},
+		{"dev.k8s_bin_dir", str(func(c *Config) *string { return &c.Dev.K8sBinDir }), nil},
+	}
+}
+
+func str(field func(*Config) *string) func(*Config, string) error {
+	return func(c *Config, v string) error { *field(c) = v; return nil }
+}
+
+func dur(field func(*Config) *time.Duration) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return fmt.Errorf("%q is not a duration (like 30s or 5m)", v)
+		}
+		*field(c) = d
+		return nil
+	}
+}
+
+func oneOf(field func(*Config) string, allowed ...string) func(*Config) error {
+	return func(c *Config) error {
+		v := field(c)
+		for _, a := range allowed {
+			if v == a {
+				return nil
+			}
+		}
+		return fmt.Errorf("%q is not one of %s", v, strings.Join(allowed, ", "))
+	}
+}
+
+func parseLevel(l *slog.Level, v string) error {
+	switch strings.ToLower(v) {
+	case "debug":
+		*l = slog.LevelDebug
+	case "info":
+		*l = slog.LevelInfo
+	case "warn", "warning":
+		*l = slog.LevelWarn
+	case "error":
+		*l = slog.LevelError
+	default:
+		return fmt.Errorf("%q is not one of debug, info, warn, error", v)
+	}
+	return nil
+}
+
+// parseSize accepts a byte count with an optional KiB/MiB/GiB suffix.
+func parseSize(n *int64, v string) error {
+	mult := int64(1)
+	s := strings.TrimSpace(v)
+	for _, u := range []struct {
+		suffix string
+		mult   int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}} {
+		if strings.HasSuffix(s, u.suffix) {
+			s, mult = strings.TrimSpace(strings.TrimSuffix(s, u.suffix)), u.mult
+			break
+		}
+	}
+	i, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		return fmt.Errorf("%q is not a size (like 1048576 or 1MiB)", v)
+	}
+	*n = i * mult
+	return nil
+}
+
+func positive(v int64) error {
+	if v <= 0 {
+		return fmt.Errorf("must be greater than zero")
+	}
+	return nil
+}
+
+func checkHostPort(v string) error {
+	_, port, err := net.SplitHostPort(v)
+	if err != nil {
+		return fmt.Errorf("%q is not host:port", v)
+	}
+	if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
+		return fmt.Errorf("%q has no valid port", v)
+	}
+	return nil
+}
+
+func checkStore(v string) error {
+	switch {
+	case strings.HasPrefix(v, "sqlite://") && len(v) > len("sqlite://"):
+	case strings.HasPrefix(v, "postgres://"), strings.HasPrefix(v, "postgresql://"):
+	default:
+		return fmt.Errorf("%q is neither sqlite://PATH nor postgres://...", v)
+	}
+	return nil
+}
