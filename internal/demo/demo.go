@@ -47,6 +47,9 @@ func Run(ctx context.Context, opts Options) (err error) {
 	if err != nil {
 		return err
 	}
+	if err := devcluster.Down(opts.Dir); err != nil { // a previous run's leftovers
+		return fmt.Errorf("clean demo dir: %w", err)
+	}
 	n.say("starting etcd, kube-apiserver and kube-controller-manager")
 	cl, err := devcluster.Start(ctx, devcluster.Options{Dir: opts.Dir, Binaries: bins, Users: Users(), Log: opts.Log})
 	if err != nil {

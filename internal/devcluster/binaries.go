@@ -16,12 +16,21 @@ import (
 // kube-controller-manager that tools/k8s/go.mod pins.
 const KubernetesVersion = "v1.36.3"
 
+// buildRecipe is how the binaries are linked; a cache built another way is
+// rebuilt. The version stamps make the servers report KubernetesVersion.
+const buildRecipe = "-X k8s.io/component-base/version.gitVersion=" + KubernetesVersion +
+	" -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=36" +
+	" -X k8s.io/component-base/version.gitTreeState=clean" +
+	" -X k8s.io/client-go/pkg/version.gitVersion=" + KubernetesVersion
+
 // Binaries are the paths of the control-plane programs.
 type Binaries struct {
 	Etcd              string
 	APIServer         string
 	ControllerManager string
 	Kubectl           string
+
+	recipe string // stamp file recording buildRecipe
 }
 
 // BuildOptions says where binaries are cached and built from.
@@ -61,6 +70,7 @@ func EnsureBinaries(ctx context.Context, opts BuildOptions) (Binaries, error) {
 		dir = DefaultBinDir()
 	}
 	b := Binaries{
+		recipe:            filepath.Join(dir, ".recipe"),
 		APIServer:         filepath.Join(dir, "kube-apiserver"),
 		ControllerManager: filepath.Join(dir, "kube-controller-manager"),
 		Kubectl:           filepath.Join(dir, "kubectl"),
@@ -96,7 +106,7 @@ func EnsureBinaries(ctx context.Context, opts BuildOptions) (Binaries, error) {
 		return Binaries{}, fmt.Errorf("create build dir: %w", err)
 	}
 	defer os.RemoveAll(tmp)
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", tmp+"/",
+	cmd := exec.CommandContext(ctx, "go", "build", "-ldflags", buildRecipe, "-o", tmp+"/",
 		"k8s.io/kubernetes/cmd/kube-apiserver",
 		"k8s.io/kubernetes/cmd/kube-controller-manager",
 		"k8s.io/kubernetes/cmd/kubectl")
@@ -111,10 +121,16 @@ func EnsureBinaries(ctx context.Context, opts BuildOptions) (Binaries, error) {
 			return Binaries{}, fmt.Errorf("install %s: %w", name, err)
 		}
 	}
+	if err := os.WriteFile(b.recipe, []byte(buildRecipe), 0o644); err != nil {
+		return Binaries{}, fmt.Errorf("write build stamp: %w", err)
+	}
 	return b, nil
 }
 
 func (b Binaries) present() bool {
+	if stamp, err := os.ReadFile(b.recipe); err != nil || string(stamp) != buildRecipe {
+		return false
+	}
 	for _, p := range []string{b.APIServer, b.ControllerManager, b.Kubectl} {
 		if st, err := os.Stat(p); err != nil || st.Mode()&0o111 == 0 {
 			return false

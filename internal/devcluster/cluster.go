@@ -31,7 +31,7 @@ type Options struct {
 	// AuditWebhookURL, when set, makes the API server send audit events
 	// (policy: request and response bodies of workloads, pods, RBAC) to it.
 	AuditWebhookURL   string
-	AuditWebhookToken string        // bearer token the webhook sends
+	AuditWebhookToken string        // bearer token the webhook sends; only over https
 	AuditBatchWait    time.Duration // max wait before a batch is sent; default 250ms
 	// Users are extra token identities besides admin.
 	Users []User

@@ -238,7 +238,8 @@ func TestAuditWebhookFires(t *testing.T) {
 		} `json:"items"`
 	}
 	got := make(chan eventList, 100)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	// The API server sends the bearer token only over TLS.
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("Authorization") != "Bearer webhook-secret" {
 			http.Error(w, "unauthorized", http.StatusUnauthorized)
 			return
@@ -302,5 +303,20 @@ func TestUpIsIdempotentAndDownLeavesNothing(t *testing.T) {
 	assertGone(t, first)
 	if err := devcluster.Down(dir); err != nil {
 		t.Errorf("second Down: %v", err)
+	}
+}
+
+// BenchmarkStartStop measures a cold start to ready (API server ready and
+// the controller manager's default service account created) plus teardown.
+func BenchmarkStartStop(b *testing.B) {
+	testenv.Binaries(b)
+	for b.Loop() {
+		c, err := testenv.Start(b.Context(), filepath.Join(b.TempDir(), "c"), devcluster.Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := c.Stop(); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
