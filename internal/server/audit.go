@@ -1,0 +1,129 @@
+package server
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"sync"
+	"time"
+
+	"quell.dev/quell/internal/incident"
+)
+
+// AuditEvaluator runs the k8s_audit rules over one audit.k8s.io/v1 Event
+// and returns the alerts it raises, targets filled in.
+type AuditEvaluator interface {
+	EvaluateAudit(raw json.RawMessage, cluster string) ([]incident.Alert, error)
+}
+
+// auditList is the webhook's EventList, decoded only as far as routing needs.
+type auditList struct {
+	APIVersion string            `json:"apiVersion"`
+	Kind       string            `json:"kind"`
+	Items      []json.RawMessage `json:"items"`
+	AuditID    string            `json:"auditID"` // set when the body is a single Event
+	Stage      string            `json:"stage"`
+}
+
+type auditHeader struct {
+	AuditID string `json:"auditID"`
+	Stage   string `json:"stage"`
+}
+
+// handleAudit is the Kubernetes audit webhook backend. An event delivered
+// again (same auditID and stage, as on a retried batch) is evaluated once
+// while it is remembered; past that, the alerts it raises are identical and
+// the store counts them as duplicates.
+func (s *Server) handleAudit(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	if s.opts.Audit == nil {
+		writeError(w, &apiError{Status: http.StatusNotImplemented, Code: "not_configured", Message: "audit rules are not loaded"})
+		return
+	}
+	body, err := readBody(r)
+	if err != nil {
+		s.reject(w, err)
+		return
+	}
+	var l auditList
+	if err := decodeBytes(body, &l, false); err != nil {
+		s.reject(w, err)
+		return
+	}
+	switch {
+	case l.APIVersion != "audit.k8s.io/v1":
+		s.reject(w, badRequest(fmt.Sprintf("apiVersion %q is not audit.k8s.io/v1", l.APIVersion), "apiVersion"))
+		return
+	case l.Kind == "Event":
+		l.Items = []json.RawMessage{body}
+	case l.Kind != "EventList":
+		s.reject(w, badRequest(fmt.Sprintf("kind %q is neither EventList nor Event", l.Kind), "kind"))
+		return
+	}
+	headers := make([]auditHeader, len(l.Items))
+	for i, raw := range l.Items {
+		if err := json.Unmarshal(raw, &headers[i]); err != nil || headers[i].AuditID == "" || headers[i].Stage == "" {
+			s.reject(w, badRequest(fmt.Sprintf("items[%d]: an object with auditID and stage is required", i), fmt.Sprintf("items[%d]", i)))
+			return
+		}
+	}
+	var alerts []incident.Alert
+	for i, raw := range l.Items {
+		if !s.auditSeen.add(headers[i].AuditID+"/"+headers[i].Stage, start) {
+			s.metrics.auditEvents.WithLabelValues("duplicate").Inc()
+			continue
+		}
+		s.metrics.auditEvents.WithLabelValues("evaluated").Inc()
+		got, err := s.opts.Audit.EvaluateAudit(raw, s.opts.Cluster)
+		if err != nil {
+			s.log.Warn("audit event not evaluated", "item", i, "audit_id", headers[i].AuditID, "err", err)
+			continue
+		}
+		alerts = append(alerts, got...)
+	}
+	if len(alerts) == 0 {
+		writeJSON(w, http.StatusOK, ingestResponse{Incidents: []ingestIncident{}})
+		return
+	}
+	s.ingest(w, r, "audit", alerts, start)
+}
+
+// seenSet remembers keys for a while, bounded in size.
+type seenSet struct {
+	mu   sync.Mutex
+	ttl  time.Duration
+	max  int
+	keys map[string]time.Time
+}
+
+func newSeenSet(ttl time.Duration, max int) *seenSet {
+	return &seenSet{ttl: ttl, max: max, keys: map[string]time.Time{}}
+}
+
+// add records key and reports whether it was new.
+func (s *seenSet) add(key string, now time.Time) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if t, ok := s.keys[key]; ok && now.Sub(t) < s.ttl {
+		return false
+	}
+	if len(s.keys) >= s.max {
+		for k, t := range s.keys {
+			if now.Sub(t) >= s.ttl {
+				delete(s.keys, k)
+			}
+		}
+		if len(s.keys) >= s.max { // all fresh: forget an arbitrary half
+			n := 0
+			for k := range s.keys {
+				if n >= s.max/2 {
+					break
+				}
+				delete(s.keys, k)
+				n++
+			}
+		}
+	}
+	s.keys[key] = now
+	return true
+}

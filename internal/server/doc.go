@@ -1,0 +1,17 @@
+// Package server is quell's HTTP server: alert ingest (Falco and
+// Falcosidekick JSON, Kubernetes audit webhook batches, quell's own alert
+// JSON, the sensor's alert batches), the incident API, metrics and health.
+//
+// Contract:
+//   - Every endpoint except /healthz and /readyz requires a bearer token from
+//     the token file; tokens are rate limited one by one.
+//   - Request bodies are capped; every server timeout is set; a bad request
+//     gets a 4xx JSON error naming what is wrong and never affects what is
+//     stored.
+//   - A 2xx on an ingest endpoint means the alerts are durably stored: ingest
+//     goes through a group-commit batcher whose transaction committed before
+//     the handler answers.
+//
+// Start(ctx) serves until ctx is cancelled, then shuts down within the
+// configured grace period.
+package server

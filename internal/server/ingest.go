@@ -1,0 +1,200 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"quell.dev/quell/internal/incident"
+)
+
+// ingestResponse answers every ingest endpoint.
+type ingestResponse struct {
+	Accepted  int              `json:"accepted"`
+	Incidents []ingestIncident `json:"incidents"`
+}
+
+type ingestIncident struct {
+	ID           int64 `json:"id"`
+	New          bool  `json:"new"`
+	Deduplicated bool  `json:"deduplicated"`
+}
+
+func (s *Server) handleFalco(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	var f falcoAlert
+	if err := decodeJSON(r, &f, false); err != nil {
+		s.reject(w, err)
+		return
+	}
+	a, err := f.toAlert(s.opts.Cluster, start)
+	if err != nil {
+		s.reject(w, err)
+		return
+	}
+	s.ingest(w, r, "falco", []incident.Alert{a}, start)
+}
+
+// ownAlert is quell's documented alert schema for other tools (docs/api.md).
+type ownAlert struct {
+	Rule     string         `json:"rule"`
+	Priority string         `json:"priority"`
+	Source   string         `json:"source"`
+	Time     *time.Time     `json:"time"`
+	Output   string         `json:"output"`
+	Tags     []string       `json:"tags"`
+	Hostname string         `json:"hostname"`
+	Fields   map[string]any `json:"fields"`
+	Target   *ownTarget     `json:"target"`
+}
+
+type ownTarget struct {
+	Namespace    string `json:"namespace"`
+	Pod          string `json:"pod"`
+	Container    string `json:"container"`
+	Node         string `json:"node"`
+	WorkloadKind string `json:"workload_kind"`
+	Workload     string `json:"workload"`
+}
+
+type ownBatch struct {
+	Alerts []ownAlert `json:"alerts"`
+}
+
+// maxBatch bounds the alerts of one request.
+const maxBatch = 5000
+
+func (s *Server) handleAlerts(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	var b ownBatch
+	if err := decodeJSON(r, &b, true); err != nil {
+		s.reject(w, err)
+		return
+	}
+	if len(b.Alerts) == 0 {
+		s.reject(w, badRequest(`field "alerts" must hold at least one alert`, "alerts"))
+		return
+	}
+	if len(b.Alerts) > maxBatch {
+		s.reject(w, badRequest(fmt.Sprintf("at most %d alerts per request, got %d", maxBatch, len(b.Alerts)), "alerts"))
+		return
+	}
+	alerts := make([]incident.Alert, 0, len(b.Alerts))
+	for i := range b.Alerts {
+		a, err := b.Alerts[i].toAlert(s.opts.Cluster, start)
+		if err != nil {
+			var ae *apiError
+			if errors.As(err, &ae) {
+				ae.Where = fmt.Sprintf("alerts[%d].%s", i, ae.Where)
+				ae.Message = fmt.Sprintf("alerts[%d]: %s", i, ae.Message)
+			}
+			s.reject(w, err)
+			return
+		}
+		alerts = append(alerts, a)
+	}
+	src := "api"
+	if r.URL.Path == "/v1/sensor/alerts" {
+		src = "sensor"
+	}
+	for i := range alerts {
+		alerts[i].Source = src
+	}
+	s.ingest(w, r, src, alerts, start)
+}
+
+func (o *ownAlert) toAlert(cluster string, now time.Time) (incident.Alert, error) {
+	if o.Rule == "" {
+		return incident.Alert{}, badRequest(`field "rule" is required`, "rule")
+	}
+	if !validPriority(o.Priority) {
+		return incident.Alert{}, badRequest(fmt.Sprintf("field \"priority\": %q is not a Falco priority (Emergency ... Debug)", o.Priority), "priority")
+	}
+	a := incident.Alert{Rule: o.Rule, Priority: o.Priority, Time: now, Output: o.Output, Tags: o.Tags, Hostname: o.Hostname, Fields: o.Fields}
+	if o.Time != nil {
+		a.Time = *o.Time
+	}
+	src := o.Source
+	if src == "" {
+		src = "syscall"
+	}
+	a.Target = targetFromFields(cluster, src, o.Hostname, o.Fields)
+	if t := o.Target; t != nil {
+		a.Target = incident.Target{Cluster: cluster, Kind: incident.TargetCluster, Namespace: t.Namespace, Container: t.Container, Node: t.Node}
+		switch {
+		case t.Workload != "" && t.Namespace != "" && t.WorkloadKind != "":
+			a.Target.Kind, a.Target.Name, a.Target.WorkloadKind, a.Target.Pod = incident.TargetWorkload, t.Workload, t.WorkloadKind, t.Pod
+		case t.Pod != "" && t.Namespace != "":
+			a.Target.Kind, a.Target.Name, a.Target.Pod = incident.TargetPod, t.Pod, t.Pod
+		case t.Node != "":
+			a.Target.Kind, a.Target.Name = incident.TargetNode, t.Node
+		case t.Pod != "" || t.Workload != "":
+			return incident.Alert{}, badRequest(`field "target": a pod or workload needs "namespace" (and a workload "workload_kind")`, "target")
+		}
+	}
+	return a, nil
+}
+
+// ingest resolves targets, stores the alerts through the group commit and
+// answers with what happened.
+func (s *Server) ingest(w http.ResponseWriter, r *http.Request, endpoint string, alerts []incident.Alert, start time.Time) {
+	if s.opts.Resolve != nil {
+		for i := range alerts {
+			if alerts[i].Target.Kind == incident.TargetPod {
+				alerts[i].Target = s.opts.Resolve(r.Context(), alerts[i].Target)
+			}
+		}
+	}
+	results, err := s.batcher.submit(r.Context(), alerts)
+	switch {
+	case errors.Is(err, errOverloaded):
+		s.metrics.dropped.WithLabelValues("overloaded").Inc()
+		w.Header().Set("Retry-After", "1")
+		writeError(w, &apiError{Status: http.StatusServiceUnavailable, Code: "overloaded", Message: "ingest queue full; retry"})
+		return
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		writeError(w, &apiError{Status: http.StatusServiceUnavailable, Code: "unavailable", Message: "request cancelled before the alerts were stored"})
+		return
+	case err != nil:
+		s.metrics.dropped.WithLabelValues("store").Inc()
+		writeError(w, &apiError{Status: http.StatusServiceUnavailable, Code: "store_unavailable", Message: "alerts could not be stored; retry"})
+		return
+	}
+	s.metrics.ingestLatency.WithLabelValues(endpoint).Observe(time.Since(start).Seconds())
+	resp := ingestResponse{Accepted: len(alerts), Incidents: make([]ingestIncident, len(results))}
+	for i, res := range results {
+		resp.Incidents[i] = ingestIncident{ID: res.IncidentID, New: res.NewIncident, Deduplicated: res.Deduplicated}
+	}
+	writeJSON(w, http.StatusAccepted, resp)
+}
+
+// reject answers a bad request and counts it.
+func (s *Server) reject(w http.ResponseWriter, err error) {
+	var ae *apiError
+	reason := "invalid"
+	if errors.As(err, &ae) {
+		reason = ae.Code
+	}
+	s.metrics.dropped.WithLabelValues(reason).Inc()
+	writeError(w, err)
+}
+
+// committed runs after every group commit: metrics, then the sinks.
+func (s *Server) committed(alerts []incident.Alert, results []incident.IngestResult, took time.Duration) {
+	s.metrics.commitLatency.Observe(took.Seconds())
+	s.metrics.commitSize.Observe(float64(len(alerts)))
+	for i, a := range alerts {
+		s.metrics.alerts.WithLabelValues(a.Source, a.Rule, a.Priority).Inc()
+		if results[i].Deduplicated {
+			s.metrics.deduplicated.Inc()
+		}
+		if results[i].NewIncident {
+			s.metrics.incidents.Inc()
+		}
+	}
+	for _, sink := range s.opts.Sinks {
+		sink.Committed(alerts, results)
+	}
+}

@@ -1,0 +1,208 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/time/rate"
+
+	"quell.dev/quell/internal/config"
+	"quell.dev/quell/internal/incident"
+)
+
+// Options configure a Server. Store, Tokens and Log are required.
+type Options struct {
+	Config   config.Server
+	Cluster  string // name recorded on every incident; default "default"
+	Store    incident.Store
+	Tokens   *Tokens
+	Log      *slog.Logger
+	Registry *prometheus.Registry // nil: a new one
+	// Window correlates alerts about one target into one incident.
+	Window time.Duration // default 10m
+	// RateLimit is requests per second per token; default 2000, burst 4000.
+	RateLimit rate.Limit
+	// Audit evaluates audit events; nil disables /v1/audit.
+	Audit AuditEvaluator
+	// Resolve, when set, refines a pod target into its workload.
+	Resolve func(ctx context.Context, t incident.Target) incident.Target
+	// Sinks get every committed batch (response engine, notifiers).
+	Sinks []Sink
+}
+
+// Sink receives alerts once they are stored, with what the store did with
+// each. It must not block: queue and return.
+type Sink interface {
+	Committed(alerts []incident.Alert, results []incident.IngestResult)
+}
+
+// Server serves ingest, the incident API, metrics and health.
+type Server struct {
+	opts    Options
+	log     *slog.Logger
+	batcher *batcher
+	metrics *metrics
+	reg     *prometheus.Registry
+	handler http.Handler
+	// auditSeen remembers audit events already evaluated.
+	auditSeen *seenSet
+	ready     chan struct{}
+	addr      chan net.Addr
+}
+
+// New validates opts and builds a Server.
+func New(opts Options) (*Server, error) {
+	var errs []error
+	if opts.Store == nil {
+		errs = append(errs, errors.New("no store"))
+	}
+	if opts.Tokens == nil {
+		errs = append(errs, errNoTokens)
+	}
+	if opts.Log == nil {
+		errs = append(errs, errors.New("no logger"))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("new server: %w", err)
+	}
+	if opts.Cluster == "" {
+		opts.Cluster = "default"
+	}
+	if opts.Window <= 0 {
+		opts.Window = 10 * time.Minute
+	}
+	if opts.RateLimit <= 0 {
+		opts.RateLimit = 2000
+	}
+	if opts.Config.MaxBodyBytes <= 0 {
+		opts.Config = config.Default().Server
+	}
+	if opts.Registry == nil {
+		opts.Registry = prometheus.NewRegistry()
+	}
+	s := &Server{opts: opts, log: opts.Log, reg: opts.Registry, ready: make(chan struct{}), addr: make(chan net.Addr, 1)}
+	s.metrics = newMetrics(opts.Registry)
+	s.auditSeen = newSeenSet(10*time.Minute, 100_000)
+	s.batcher = newBatcher(opts.Store, opts.Window, 4096, 1000, opts.Log)
+	s.batcher.onCommit = s.committed
+	s.handler = s.routes()
+	return s, nil
+}
+
+// Handler returns the server's root handler (for tests and embedding).
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Addr returns the listening address once Start is serving.
+func (s *Server) Addr(ctx context.Context) (net.Addr, error) {
+	select {
+	case a := <-s.addr:
+		s.addr <- a
+		return a, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+func (s *Server) routes() http.Handler {
+	authed := http.NewServeMux()
+	authed.HandleFunc("POST /v1/falco", s.handleFalco)
+	authed.HandleFunc("POST /{$}", s.handleFalco) // Falco http_output / Falcosidekick webhook default
+	authed.HandleFunc("POST /v1/alerts", s.handleAlerts)
+	authed.HandleFunc("POST /v1/sensor/alerts", s.handleAlerts)
+	authed.HandleFunc("POST /v1/audit", s.handleAudit)
+	authed.HandleFunc("GET /v1/incidents", s.handleListIncidents)
+	authed.HandleFunc("GET /v1/incidents/{id}", s.handleGetIncident)
+	authed.HandleFunc("GET /v1/incidents/{id}/export", s.handleExport)
+	authed.HandleFunc("POST /v1/incidents/{id}/notes", s.handleNote)
+	authed.HandleFunc("POST /v1/incidents/{id}/resolve", s.handleTransition(incident.StateResolved))
+	authed.HandleFunc("POST /v1/incidents/{id}/false-positive", s.handleTransition(incident.StateFalsePositive))
+	authed.HandleFunc("POST /v1/incidents/{id}/reopen", s.handleTransition(incident.StateOpen))
+	authed.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{}))
+
+	root := http.NewServeMux()
+	root.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	root.HandleFunc("GET /readyz", s.handleReady)
+	root.Handle("/", authenticate(s.opts.Tokens, s.opts.RateLimit, int(2*s.opts.RateLimit), authed))
+	return s.limitBody(root)
+}
+
+// limitBody caps every request body.
+func (s *Server) limitBody(next http.Handler) http.Handler {
+	max := s.opts.Config.MaxBodyBytes
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength > max {
+			s.metrics.dropped.WithLabelValues("too_large").Inc()
+			writeError(w, &apiError{Status: http.StatusRequestEntityTooLarge, Code: "too_large", Message: fmt.Sprintf("request body exceeds %d bytes", max)})
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, max)
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
+	select {
+	case <-s.ready:
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	default:
+		writeError(w, &apiError{Status: http.StatusServiceUnavailable, Code: "not_ready", Message: "starting"})
+	}
+}
+
+// Start listens on the configured address and serves until ctx is done,
+// then shuts down gracefully within the configured grace.
+func (s *Server) Start(ctx context.Context) error {
+	cfg := s.opts.Config
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", cfg.Listen, err)
+	}
+	srv := &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       cfg.ReadTimeout,
+		WriteTimeout:      cfg.WriteTimeout,
+		IdleTimeout:       cfg.IdleTimeout,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return ctx },
+	}
+	batchCtx, stopBatcher := context.WithCancel(context.WithoutCancel(ctx))
+	batchDone := make(chan error, 1)
+	go func() { batchDone <- s.batcher.Start(batchCtx) }()
+	if s.opts.Tokens.path != "" {
+		go s.opts.Tokens.Watch(ctx, 2*time.Second, s.log)
+	}
+
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	s.addr <- ln.Addr()
+	close(s.ready)
+	s.log.Info("server listening", "addr", ln.Addr().String(), "cluster", s.opts.Cluster)
+
+	select {
+	case err = <-serveErr:
+	case <-ctx.Done():
+		shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownGrace)
+		err = srv.Shutdown(shutdownCtx)
+		cancel()
+		if err == nil {
+			err = <-serveErr
+		}
+	}
+	stopBatcher()
+	<-batchDone
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	return err
+}
