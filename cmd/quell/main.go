@@ -70,7 +70,7 @@ var errUsageShown = errors.New("usage shown")
 type cli struct {
 	stdout  io.Writer
 	stderr  io.Writer
-	environ []string                   // KEY=VALUE pairs
+	environ []string                    // KEY=VALUE pairs
 	lookup  func(string) (string, bool) // reads environ
 }
 
@@ -95,6 +95,9 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"version", "print the version", runVersion},
+		{"rules", "check rules files and replay events through them (rules lint|test)", runRules},
+		{"server", "run the server: ingest, incidents, API, metrics", runServer},
+		{"incidents", "list, show and resolve incidents on a server", runIncidents},
 		{"dev", "local development: a real control plane (dev cluster up|down) and the demo", runDev},
 	}
 }

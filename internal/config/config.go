@@ -21,7 +21,21 @@ type Config struct {
 	Log        Log
 	Server     Server
 	Kubernetes Kubernetes
+	Rules      Rules
+	Client     Client
 	Dev        Dev
+}
+
+// Client configures the CLI commands that talk to a server.
+type Client struct {
+	Server string // client.server: URL of the quell server
+	Token  string // client.token: bearer token
+}
+
+// Rules configures the detection engine.
+type Rules struct {
+	Files      []string // rules.files: Falco rules files loaded after the built-in ones
+	NoDefaults bool     // rules.no_defaults: skip the built-in rules
 }
 
 // Log configures logging.
@@ -46,6 +60,7 @@ type Server struct {
 // Kubernetes configures access to the cluster quell watches and acts on.
 type Kubernetes struct {
 	Kubeconfig string // kubernetes.kubeconfig: empty means in-cluster or $KUBECONFIG
+	Cluster    string // kubernetes.cluster: the name incidents carry
 }
 
 // Dev configures the local development control plane.
@@ -69,7 +84,9 @@ const (
 // Default returns the configuration used when nothing overrides it.
 func Default() Config {
 	return Config{
-		Log: Log{Level: slog.LevelInfo, Format: FormatText},
+		Log:        Log{Level: slog.LevelInfo, Format: FormatText},
+		Kubernetes: Kubernetes{Cluster: "default"},
+		Client:     Client{Server: "http://127.0.0.1:8080"},
 		Server: Server{
 			Listen:        "127.0.0.1:8080",
 			Store:         "sqlite://quell.db",

@@ -171,6 +171,16 @@ func walk(path, prefix string, n *yaml.Node, out *[]fileValue) {
 			return
 		}
 		*out = append(*out, fileValue{key: prefix, value: n.Value, pos: pos})
+	case yaml.SequenceNode:
+		var items []string
+		for _, c := range n.Content {
+			if c.Kind != yaml.ScalarNode {
+				*out = append(*out, fileValue{key: prefix, pos: pos, err: "must be a list of single values"})
+				return
+			}
+			items = append(items, c.Value)
+		}
+		*out = append(*out, fileValue{key: prefix, value: strings.Join(items, ","), pos: pos})
 	case yaml.AliasNode:
 		walk(path, prefix, n.Alias, out)
 	default:

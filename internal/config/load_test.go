@@ -22,7 +22,7 @@ func writeFile(t *testing.T, body string) string {
 }
 
 func TestLoadLayers(t *testing.T) {
-	file := writeFile(t, "log:\n  level: debug\n  format: json\nserver:\n  listen: 0.0.0.0:9000\n  max_body_bytes: 2MiB\n  read_timeout: 3s\n")
+	file := writeFile(t, "log:\n  level: debug\n  format: json\nserver:\n  listen: 0.0.0.0:9000\n  max_body_bytes: 2MiB\n  read_timeout: 3s\nrules:\n  files: [a.yaml, b.yaml]\n")
 	cfg, err := Load(Sources{
 		File:      file,
 		Env:       []string{"QUELL_SERVER_MODE=enforce", "QUELL_LOG_FORMAT=text", "HOME=/root"},
@@ -37,6 +37,7 @@ func TestLoadLayers(t *testing.T) {
 	want.Server.MaxBodyBytes = 2 << 20
 	want.Server.ReadTimeout = 3 * time.Second
 	want.Server.Mode = ModeEnforce
+	want.Rules.Files = []string{"a.yaml", "b.yaml"}
 	if diff := cmp.Diff(want, *cfg); diff != "" {
 		t.Errorf("config (-want +got):\n%s", diff)
 	}
@@ -95,7 +96,7 @@ func TestLoadBadValuesNameTheKey(t *testing.T) {
 		"log.level|" + file + ":2:10|\"loud\" is not one of debug, info, warn, error",
 		"server.read_timeout|" + file + ":8:17|\"soon\" is not a duration (like 30s or 5m)",
 		"server.colour|" + file + ":9:11|unknown setting",
-		"kubernetes|" + file + ":10:13|is a section, not a value; it holds kubernetes.kubeconfig",
+		"kubernetes|" + file + ":10:13|is a section, not a value; it holds kubernetes.cluster, kubernetes.kubeconfig",
 		"QUELL_NOPE|environment|unknown setting",
 		"log.format|" + file + ":3:11|\"xml\" is not one of text, json",
 		"server.listen|" + file + ":5:11|\"nowhere\" is not host:port",
@@ -116,6 +117,7 @@ func TestLoadFileErrors(t *testing.T) {
 		{"syntax", "log: [\n", "parse config"},
 		{"scalar document", "hello\n", "(document)"},
 		{"list value", "log:\n  level: [a, b]\n", "log.level"},
+		{"nested list", "rules:\n  files: [[a]]\n", "rules.files"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

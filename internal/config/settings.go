@@ -41,6 +41,12 @@ func settings() []setting {
 		{"server.shutdown_grace", dur(func(c *Config) *time.Duration { return &c.Server.ShutdownGrace }),
 			func(c *Config) error { return positive(int64(c.Server.ShutdownGrace)) }},
 		{"kubernetes.kubeconfig", str(func(c *Config) *string { return &c.Kubernetes.Kubeconfig }), nil},
+		{"kubernetes.cluster", str(func(c *Config) *string { return &c.Kubernetes.Cluster }),
+			func(c *Config) error { return checkName(c.Kubernetes.Cluster) }},
+		{"rules.files", func(c *Config, v string) error { c.Rules.Files = splitList(v); return nil }, nil},
+		{"rules.no_defaults", func(c *Config, v string) error { return parseBool(&c.Rules.NoDefaults, v) }, nil},
+		{"client.server", str(func(c *Config) *string { return &c.Client.Server }), nil},
+		{"client.token", str(func(c *Config) *string { return &c.Client.Token }), nil},
 		{"dev.k8s_bin_dir", str(func(c *Config) *string { return &c.Dev.K8sBinDir }), nil},
 	}
 }
@@ -133,6 +139,40 @@ func checkStore(v string) error {
 	case strings.HasPrefix(v, "postgres://"), strings.HasPrefix(v, "postgresql://"):
 	default:
 		return fmt.Errorf("%q is neither sqlite://PATH nor postgres://...", v)
+	}
+	return nil
+}
+
+// splitList splits a comma-separated list (a YAML sequence arrives joined
+// with commas), dropping empty items.
+func splitList(v string) []string {
+	var out []string
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func parseBool(b *bool, v string) error {
+	x, err := strconv.ParseBool(v)
+	if err != nil {
+		return fmt.Errorf("%q is not true or false", v)
+	}
+	*b = x
+	return nil
+}
+
+// checkName accepts a DNS-label-like name.
+func checkName(v string) error {
+	if v == "" || len(v) > 63 {
+		return fmt.Errorf("%q must be 1 to 63 characters", v)
+	}
+	for _, r := range v {
+		if !(r == '-' || r == '.' || r == '_' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9') {
+			return fmt.Errorf("%q may hold only letters, digits, '-', '.' and '_'", v)
+		}
 	}
 	return nil
 }

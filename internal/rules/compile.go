@@ -101,8 +101,9 @@ func resolveFieldExpr[E any](src *sourceDef[E], f *fieldExpr) (accessor[E], erro
 		if err != nil {
 			if pe, ok := err.(*posError); ok {
 				pe.off = f.off
+				return a, err
 			}
-			return a, err
+			return a, &posError{off: f.off, err: err}
 		}
 		return a, nil
 	}
@@ -159,9 +160,8 @@ func compileCheck[E any](src *sourceDef[E], c *checkNode) (pred[E], error) {
 		if err != nil {
 			return nil, err
 		}
-		if c.op == "!=" {
-			return func(e *E) bool { return p(e) && q(e) }, nil
-		}
+		// Like Falco, fd.ip/fd.port/fd.net match when either end matches,
+		// whatever the operator.
 		return func(e *E) bool { return p(e) || q(e) }, nil
 	}
 	return p, nil

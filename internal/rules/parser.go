@@ -103,7 +103,7 @@ func (p *parser) parseOr() (node, error) {
 	children := []node{first}
 	for {
 		p.skipWS()
-		if !p.keyword("or", "(") {
+		if !p.keyword("or", "($") {
 			break
 		}
 		n, err := p.parseAnd()
@@ -128,7 +128,7 @@ func (p *parser) parseAnd() (node, error) {
 	children := []node{first}
 	for {
 		p.skipWS()
-		if !p.keyword("and", "(") {
+		if !p.keyword("and", "($") {
 			break
 		}
 		n, err := p.parseNot()
@@ -150,7 +150,7 @@ func (p *parser) parseNot() (node, error) {
 	defer func() { p.depth-- }()
 	p.skipWS()
 	start := p.i
-	if p.keyword("not", "(") {
+	if p.keyword("not", "($") {
 		child, err := p.parseNot()
 		if err != nil {
 			return nil, err

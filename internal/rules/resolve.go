@@ -6,41 +6,71 @@ import (
 	"strings"
 )
 
-// condText is the text of a condition (or output) and where it sits in its
-// file, so that byte offsets can be turned into positions.
+// condText is the text of a condition (or output) together with where its
+// pieces sit in their files, so that byte offsets can be turned into
+// positions. Appends and exceptions add pieces.
 type condText struct {
-	pos  Position
-	text string
-	// shift is added to the column of offsets on the first line (1 for a
+	text  string
+	parts []textPart
+}
+
+// textPart is a piece of a condText starting at byte off.
+type textPart struct {
+	off int
+	pos Position
+	// shift is added to the column on the piece's first line (1 for a
 	// quoted YAML scalar).
 	shift int
-	// block is true for YAML block scalars, whose text starts on the next
-	// line.
+	// block is true for YAML block or multi-line scalars, whose columns
+	// cannot be recovered: positions then point at the first line.
 	block bool
+}
+
+// newCondText returns a condText for text that starts at pos.
+func newCondText(text string, p textPart) *condText {
+	p.off = 0
+	return &condText{text: text, parts: []textPart{p}}
+}
+
+// appendText returns a new condText with sep and more appended.
+func (t *condText) appendText(sep string, more *condText) *condText {
+	out := &condText{text: t.text + sep + more.text}
+	out.parts = append(out.parts, t.parts...)
+	base := len(t.text) + len(sep)
+	for _, p := range more.parts {
+		p.off += base
+		out.parts = append(out.parts, p)
+	}
+	return out
 }
 
 // posAt returns the file position of byte offset off in the text.
 func (t *condText) posAt(off int) Position {
-	if t == nil {
+	if t == nil || len(t.parts) == 0 {
 		return Position{}
 	}
 	if off < 0 || off > len(t.text) {
 		off = 0
 	}
-	p := t.pos
-	nl := strings.Count(t.text[:off], "\n")
-	if t.block {
-		// Block scalars lose their indentation; point at the item.
-		p.Line += 1 + nl
-		return p
+	part := t.parts[0]
+	for _, p := range t.parts[1:] {
+		if p.off <= off {
+			part = p
+		}
 	}
+	pos := part.pos
+	if part.block {
+		return pos
+	}
+	rel := t.text[part.off:off]
+	nl := strings.Count(rel, "\n")
 	if nl == 0 {
-		p.Col += t.shift + off
-		return p
+		pos.Col += part.shift + len(rel)
+		return pos
 	}
-	p.Line += nl
-	p.Col = off - strings.LastIndexByte(t.text[:off], '\n')
-	return p
+	pos.Line += nl
+	pos.Col = len(rel) - strings.LastIndexByte(rel, '\n')
+	return pos
 }
 
 // locError is an error at a position in a rules file.

@@ -72,7 +72,7 @@ func (e *SyscallEvent) Reset() {
 	e.Mounts = e.Mounts[:0]
 }
 
-func (e *SyscallEvent) set(f Field)       { e.has[f>>6] |= 1 << (f & 63) }
+func (e *SyscallEvent) set(f Field)          { e.has[f>>6] |= 1 << (f & 63) }
 func (e *SyscallEvent) present(f Field) bool { return e.has[f>>6]&(1<<(f&63)) != 0 }
 
 // Has reports whether the scalar field f was set.

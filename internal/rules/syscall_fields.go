@@ -177,7 +177,7 @@ var syscallFieldNames = [numSyscallFields]string{
 	ProcVpgid: "proc.vpgid", ProcLoginShellID: "proc.loginshellid", ProcExeIno: "proc.exe_ino",
 	ProcExeInoCtime: "proc.exe_ino.ctime", ProcExeInoMtime: "proc.exe_ino.mtime",
 	ProcExeInoCtimeDurationProcStart: "proc.exe_ino.ctime_duration_proc_start",
-	ProcDuration: "proc.duration", ProcPpidDuration: "proc.ppid.duration",
+	ProcDuration:                     "proc.duration", ProcPpidDuration: "proc.ppid.duration",
 	ThreadTid: "thread.tid", ThreadVtid: "thread.vtid", UserUID: "user.uid",
 	UserLoginUID: "user.loginuid", GroupGID: "group.gid", ContainerStartTS: "container.start_ts",
 	ContainerDuration: "container.duration", FdNum: "fd.num", FdSPort: "fd.sport",

@@ -8,21 +8,19 @@ import (
 	"time"
 
 	"quell.dev/quell/internal/incident"
+	"quell.dev/quell/internal/rules"
 )
 
-// AuditEvaluator runs the k8s_audit rules over one audit.k8s.io/v1 Event
-// and returns the alerts it raises, targets filled in.
+// AuditEvaluator runs the k8s_audit rules over one audit event and returns
+// the alerts it raises, targets filled in.
 type AuditEvaluator interface {
-	EvaluateAudit(raw json.RawMessage, cluster string) ([]incident.Alert, error)
+	EvaluateAudit(ev *rules.AuditEvent, cluster string) ([]incident.Alert, error)
 }
 
-// auditList is the webhook's EventList, decoded only as far as routing needs.
-type auditList struct {
-	APIVersion string            `json:"apiVersion"`
-	Kind       string            `json:"kind"`
-	Items      []json.RawMessage `json:"items"`
-	AuditID    string            `json:"auditID"` // set when the body is a single Event
-	Stage      string            `json:"stage"`
+// auditHead is the part of the body checked before the rules run.
+type auditHead struct {
+	APIVersion string `json:"apiVersion"`
+	Kind       string `json:"kind"`
 }
 
 type auditHeader struct {
@@ -45,36 +43,39 @@ func (s *Server) handleAudit(w http.ResponseWriter, r *http.Request) {
 		s.reject(w, err)
 		return
 	}
-	var l auditList
-	if err := decodeBytes(body, &l, false); err != nil {
+	var head auditHead
+	if err := decodeBytes(body, &head, false); err != nil {
 		s.reject(w, err)
 		return
 	}
 	switch {
-	case l.APIVersion != "audit.k8s.io/v1":
-		s.reject(w, badRequest(fmt.Sprintf("apiVersion %q is not audit.k8s.io/v1", l.APIVersion), "apiVersion"))
+	case head.APIVersion != "audit.k8s.io/v1":
+		s.reject(w, badRequest(fmt.Sprintf("apiVersion %q is not audit.k8s.io/v1", head.APIVersion), "apiVersion"))
 		return
-	case l.Kind == "Event":
-		l.Items = []json.RawMessage{body}
-	case l.Kind != "EventList":
-		s.reject(w, badRequest(fmt.Sprintf("kind %q is neither EventList nor Event", l.Kind), "kind"))
+	case head.Kind != "EventList" && head.Kind != "Event":
+		s.reject(w, badRequest(fmt.Sprintf("kind %q is neither EventList nor Event", head.Kind), "kind"))
 		return
 	}
-	headers := make([]auditHeader, len(l.Items))
-	for i, raw := range l.Items {
-		if err := json.Unmarshal(raw, &headers[i]); err != nil || headers[i].AuditID == "" || headers[i].Stage == "" {
+	events, err := rules.DecodeAudit(body)
+	if err != nil {
+		s.reject(w, badRequest(err.Error(), "items"))
+		return
+	}
+	headers := make([]auditHeader, len(events))
+	for i, ev := range events {
+		if err := json.Unmarshal(ev.Raw(), &headers[i]); err != nil || headers[i].AuditID == "" || headers[i].Stage == "" {
 			s.reject(w, badRequest(fmt.Sprintf("items[%d]: an object with auditID and stage is required", i), fmt.Sprintf("items[%d]", i)))
 			return
 		}
 	}
 	var alerts []incident.Alert
-	for i, raw := range l.Items {
+	for i, ev := range events {
 		if !s.auditSeen.add(headers[i].AuditID+"/"+headers[i].Stage, start) {
 			s.metrics.auditEvents.WithLabelValues("duplicate").Inc()
 			continue
 		}
 		s.metrics.auditEvents.WithLabelValues("evaluated").Inc()
-		got, err := s.opts.Audit.EvaluateAudit(raw, s.opts.Cluster)
+		got, err := s.opts.Audit.EvaluateAudit(ev, s.opts.Cluster)
 		if err != nil {
 			s.log.Warn("audit event not evaluated", "item", i, "audit_id", headers[i].AuditID, "err", err)
 			continue

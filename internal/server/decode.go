@@ -62,7 +62,7 @@ func jsonError(err error, body []byte) *apiError {
 	var te *json.UnmarshalTypeError
 	switch {
 	case errors.As(err, &se):
-		line, col := position(body, se.Offset)
+		line, col := position(body, max(se.Offset-1, 0)) // Offset is just past the bad byte
 		return badRequest("malformed JSON: "+se.Error(), fmt.Sprintf("line %d, column %d", line, col))
 	case errors.As(err, &te):
 		field := te.Field

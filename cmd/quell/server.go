@@ -1,0 +1,96 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"k8s.io/client-go/kubernetes"
+
+	"quell.dev/quell/internal/config"
+	"quell.dev/quell/internal/incident/sqlstore"
+	"quell.dev/quell/internal/kube"
+	"quell.dev/quell/internal/owner"
+	"quell.dev/quell/internal/rules"
+	"quell.dev/quell/internal/server"
+)
+
+func runServer(ctx context.Context, c *cli, args []string) error {
+	fs, g := c.flagSet("server")
+	g.configFlag(fs, "listen", "server.listen", "address to serve on")
+	g.configFlag(fs, "store", "server.store", "incident store: sqlite://PATH or postgres://...")
+	g.configFlag(fs, "mode", "server.mode", "response mode: observe, dry-run or enforce")
+	g.configFlag(fs, "auth-token-file", "server.auth_token_file", "bearer tokens, one per line")
+	g.configFlag(fs, "kubeconfig", "kubernetes.kubeconfig", "kubeconfig of the cluster")
+	g.configFlag(fs, "cluster", "kubernetes.cluster", "name of the cluster on incidents")
+	g.configFlag(fs, "rules", "rules.files", "comma-separated Falco rules files, loaded after the built-in ones")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	cfg, log, err := c.load(g)
+	if err != nil {
+		return err
+	}
+	return serve(ctx, cfg, log)
+}
+
+// serve runs the server until ctx is done.
+func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
+	if cfg.Server.AuthTokenFile == "" {
+		return errors.New("server.auth_token_file (--auth-token-file) is required: every endpoint that can change a cluster is authenticated")
+	}
+	tokens, err := server.LoadTokens(cfg.Server.AuthTokenFile)
+	if err != nil {
+		return err
+	}
+	eng, err := loadRules(cfg, log)
+	if err != nil {
+		return err
+	}
+	store, err := sqlstore.Open(ctx, cfg.Server.Store)
+	if err != nil {
+		return fmt.Errorf("open store: %w", err)
+	}
+	defer store.Close()
+	opts := server.Options{
+		Config: cfg.Server, Cluster: cfg.Kubernetes.Cluster, Store: store, Tokens: tokens, Log: log,
+		Audit: server.RulesAudit{Engine: eng},
+	}
+	rc, err := kube.Config(cfg.Kubernetes.Kubeconfig)
+	switch {
+	case errors.Is(err, kube.ErrNoCluster):
+		log.Warn("no cluster configured: alerts are recorded, targets are not resolved and nothing is acted on")
+	case err != nil:
+		return err
+	default:
+		cs, err := kubernetes.NewForConfig(rc)
+		if err != nil {
+			return fmt.Errorf("kubernetes client: %w", err)
+		}
+		opts.Resolve = owner.NewResolver(cs).Target
+	}
+	srv, err := server.New(opts)
+	if err != nil {
+		return err
+	}
+	return srv.Start(ctx)
+}
+
+// loadRules loads and compiles the built-in and configured rules, logging
+// every warning; errors in a user's rules file stop the start.
+func loadRules(cfg *config.Config, log *slog.Logger) (*rules.Engine, error) {
+	files, err := rules.ReadFiles(cfg.Rules.Files...)
+	if err != nil {
+		return nil, err
+	}
+	eng, diags := rules.LoadEngine(cfg.Rules.NoDefaults, files...)
+	for _, d := range diags.Warnings() {
+		log.Warn("rules diagnostic", "diagnostic", d.String())
+	}
+	if err := diags.Err(); err != nil {
+		return nil, fmt.Errorf("load rules: %w", err)
+	}
+	log.Info("rules loaded", "rules", len(eng.Rules()), "skipped", len(eng.Skipped()))
+	return eng, nil
+}
