@@ -5,12 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/client-go/kubernetes"
 
 	"quell.dev/quell/internal/config"
 	"quell.dev/quell/internal/incident/sqlstore"
 	"quell.dev/quell/internal/kube"
+	"quell.dev/quell/internal/notify"
 	"quell.dev/quell/internal/owner"
 	"quell.dev/quell/internal/rules"
 	"quell.dev/quell/internal/server"
@@ -24,6 +27,8 @@ func runServer(ctx context.Context, c *cli, args []string) error {
 	g.configFlag(fs, "auth-token-file", "server.auth_token_file", "bearer tokens, one per line")
 	g.configFlag(fs, "kubeconfig", "kubernetes.kubeconfig", "kubeconfig of the cluster")
 	g.configFlag(fs, "cluster", "kubernetes.cluster", "name of the cluster on incidents")
+	g.configFlag(fs, "tls-cert-file", "server.tls_cert_file", "serve HTTPS with this certificate")
+	g.configFlag(fs, "tls-key-file", "server.tls_key_file", "key of --tls-cert-file")
 	g.configFlag(fs, "rules", "rules.files", "comma-separated Falco rules files, loaded after the built-in ones")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -53,10 +58,12 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		return fmt.Errorf("open store: %w", err)
 	}
 	defer store.Close()
+	reg := prometheus.NewRegistry()
 	opts := server.Options{
 		Config: cfg.Server, Cluster: cfg.Kubernetes.Cluster, Store: store, Tokens: tokens, Log: log,
-		Audit: server.RulesAudit{Engine: eng},
+		Audit: server.RulesAudit{Engine: eng}, Window: cfg.Server.Window, Registry: reg,
 	}
+	var notifiers []notify.Notifier
 	rc, err := kube.Config(cfg.Kubernetes.Kubeconfig)
 	switch {
 	case errors.Is(err, kube.ErrNoCluster):
@@ -69,6 +76,24 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 			return fmt.Errorf("kubernetes client: %w", err)
 		}
 		opts.Resolve = owner.NewResolver(cs).Target
+		if cfg.Notify.KubeEvents {
+			notifiers = append(notifiers, &notify.KubeEvent{Client: cs})
+		}
+	}
+	if cfg.Notify.SlackWebhookURL != "" {
+		notifiers = append(notifiers, &notify.Slack{URL: cfg.Notify.SlackWebhookURL})
+	}
+	if cfg.Notify.WebhookURL != "" {
+		notifiers = append(notifiers, &notify.Webhook{URL: cfg.Notify.WebhookURL})
+	}
+	var wg sync.WaitGroup
+	defer wg.Wait() // after cancel below: the dispatcher stops with ctx
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	if len(notifiers) > 0 {
+		d := notify.NewDispatcher(notify.Options{Registry: reg, Log: log}, notifiers...)
+		wg.Go(func() { d.Start(ctx) })
+		opts.Sinks = append(opts.Sinks, &server.NotifySink{Dispatcher: d, URL: cfg.Notify.ConsoleURL})
 	}
 	srv, err := server.New(opts)
 	if err != nil {

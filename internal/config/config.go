@@ -23,7 +23,16 @@ type Config struct {
 	Kubernetes Kubernetes
 	Rules      Rules
 	Client     Client
+	Notify     Notify
 	Dev        Dev
+}
+
+// Notify configures notifications on incident open, contained and failed.
+type Notify struct {
+	SlackWebhookURL string // notify.slack_webhook_url
+	WebhookURL      string // notify.webhook_url: generic JSON
+	KubeEvents      bool   // notify.kube_events: a Kubernetes Event on the affected object
+	ConsoleURL      string // notify.console_url: base URL linked from messages
 }
 
 // Client configures the CLI commands that talk to a server.
@@ -55,6 +64,10 @@ type Server struct {
 	WriteTimeout  time.Duration // server.write_timeout
 	IdleTimeout   time.Duration // server.idle_timeout
 	ShutdownGrace time.Duration // server.shutdown_grace
+	TLSCertFile   string        // server.tls_cert_file: serve HTTPS (the audit webhook sends tokens only over HTTPS)
+	TLSKeyFile    string        // server.tls_key_file
+	Window        time.Duration // server.correlation_window: alerts about one target within it join one incident
+	Retention     time.Duration // server.retention: delete closed incidents last seen longer ago; 0 keeps all
 }
 
 // Kubernetes configures access to the cluster quell watches and acts on.
@@ -96,6 +109,8 @@ func Default() Config {
 			WriteTimeout:  30 * time.Second,
 			IdleTimeout:   120 * time.Second,
 			ShutdownGrace: 10 * time.Second,
+			Window:        10 * time.Minute,
 		},
+		Notify: Notify{KubeEvents: true},
 	}
 }

@@ -140,3 +140,19 @@ func TestEnvName(t *testing.T) {
 		t.Errorf("EnvName = %q", got)
 	}
 }
+
+func TestLoadPairsAndURLs(t *testing.T) {
+	_, err := Load(Sources{Overrides: []Override{
+		{Key: "server.tls_cert_file", Value: "/c.pem", Source: "flag"},
+		{Key: "notify.webhook_url", Value: "ftp://x", Source: "flag"},
+		{Key: "server.retention", Value: "-1h", Source: "flag"},
+	}})
+	want := []string{
+		"server.tls_cert_file|flag|must be set together with server.tls_key_file",
+		"server.retention|flag|must not be negative",
+		`notify.webhook_url|flag|"ftp://x" is not an http(s) URL`,
+	}
+	if diff := cmp.Diff(want, problems(err)); diff != "" {
+		t.Errorf("problems (-want +got):\n%s", diff)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -40,6 +41,27 @@ func settings() []setting {
 			func(c *Config) error { return positive(int64(c.Server.IdleTimeout)) }},
 		{"server.shutdown_grace", dur(func(c *Config) *time.Duration { return &c.Server.ShutdownGrace }),
 			func(c *Config) error { return positive(int64(c.Server.ShutdownGrace)) }},
+		{"server.tls_cert_file", str(func(c *Config) *string { return &c.Server.TLSCertFile }),
+			func(c *Config) error {
+				return bothOrNeither(c.Server.TLSCertFile, c.Server.TLSKeyFile, "server.tls_key_file")
+			}},
+		{"server.tls_key_file", str(func(c *Config) *string { return &c.Server.TLSKeyFile }), nil},
+		{"server.correlation_window", dur(func(c *Config) *time.Duration { return &c.Server.Window }),
+			func(c *Config) error { return positive(int64(c.Server.Window)) }},
+		{"server.retention", dur(func(c *Config) *time.Duration { return &c.Server.Retention }),
+			func(c *Config) error {
+				if c.Server.Retention < 0 {
+					return fmt.Errorf("must not be negative")
+				}
+				return nil
+			}},
+		{"notify.slack_webhook_url", str(func(c *Config) *string { return &c.Notify.SlackWebhookURL }),
+			func(c *Config) error { return checkURL(c.Notify.SlackWebhookURL) }},
+		{"notify.webhook_url", str(func(c *Config) *string { return &c.Notify.WebhookURL }),
+			func(c *Config) error { return checkURL(c.Notify.WebhookURL) }},
+		{"notify.kube_events", func(c *Config, v string) error { return parseBool(&c.Notify.KubeEvents, v) }, nil},
+		{"notify.console_url", str(func(c *Config) *string { return &c.Notify.ConsoleURL }),
+			func(c *Config) error { return checkURL(c.Notify.ConsoleURL) }},
 		{"kubernetes.kubeconfig", str(func(c *Config) *string { return &c.Kubernetes.Kubeconfig }), nil},
 		{"kubernetes.cluster", str(func(c *Config) *string { return &c.Kubernetes.Cluster }),
 			func(c *Config) error { return checkName(c.Kubernetes.Cluster) }},
@@ -173,6 +195,25 @@ func checkName(v string) error {
 		if !(r == '-' || r == '.' || r == '_' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9') {
 			return fmt.Errorf("%q may hold only letters, digits, '-', '.' and '_'", v)
 		}
+	}
+	return nil
+}
+
+func bothOrNeither(a, b, other string) error {
+	if (a == "") != (b == "") {
+		return fmt.Errorf("must be set together with %s", other)
+	}
+	return nil
+}
+
+// checkURL accepts an empty value or an absolute http(s) URL.
+func checkURL(v string) error {
+	if v == "" {
+		return nil
+	}
+	u, err := url.Parse(v)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("%q is not an http(s) URL", v)
 	}
 	return nil
 }

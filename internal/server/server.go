@@ -183,8 +183,17 @@ func (s *Server) Start(ctx context.Context) error {
 		go s.opts.Tokens.Watch(ctx, 2*time.Second, s.log)
 	}
 
+	if cfg.Retention > 0 {
+		go s.retain(ctx, cfg.Retention)
+	}
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(ln) }()
+	go func() {
+		if cfg.TLSCertFile != "" {
+			serveErr <- srv.ServeTLS(ln, cfg.TLSCertFile, cfg.TLSKeyFile)
+			return
+		}
+		serveErr <- srv.Serve(ln)
+	}()
 	s.addr <- ln.Addr()
 	close(s.ready)
 	s.log.Info("server listening", "addr", ln.Addr().String(), "cluster", s.opts.Cluster)
@@ -205,4 +214,24 @@ func (s *Server) Start(ctx context.Context) error {
 		err = nil
 	}
 	return err
+}
+
+// retain deletes closed incidents last seen more than keep ago, checking
+// every keep/10 (at most hourly), until ctx is done.
+func (s *Server) retain(ctx context.Context, keep time.Duration) {
+	every := min(keep/10, time.Hour)
+	every = max(every, time.Second)
+	for {
+		n, err := s.opts.Store.DeleteBefore(ctx, time.Now().Add(-keep))
+		if err != nil && ctx.Err() == nil {
+			s.log.Warn("retention sweep failed", "err", err)
+		} else if n > 0 {
+			s.log.Info("retention sweep", "deleted", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(every):
+		}
+	}
 }
