@@ -11,10 +11,12 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"quell.dev/quell/internal/config"
+	"quell.dev/quell/internal/incident"
 	"quell.dev/quell/internal/incident/sqlstore"
 	"quell.dev/quell/internal/kube"
 	"quell.dev/quell/internal/notify"
 	"quell.dev/quell/internal/owner"
+	"quell.dev/quell/internal/podwatch"
 	"quell.dev/quell/internal/rules"
 	"quell.dev/quell/internal/server"
 )
@@ -64,6 +66,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		Audit: server.RulesAudit{Engine: eng}, Window: cfg.Server.Window, Registry: reg,
 	}
 	var notifiers []notify.Notifier
+	var cs *kubernetes.Clientset
 	rc, err := kube.Config(cfg.Kubernetes.Kubeconfig)
 	switch {
 	case errors.Is(err, kube.ErrNoCluster):
@@ -71,7 +74,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	case err != nil:
 		return err
 	default:
-		cs, err := kubernetes.NewForConfig(rc)
+		cs, err = kubernetes.NewForConfig(rc)
 		if err != nil {
 			return fmt.Errorf("kubernetes client: %w", err)
 		}
@@ -98,6 +101,17 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	srv, err := server.New(opts)
 	if err != nil {
 		return err
+	}
+	if cfg.Kubernetes.PodWatch && cs != nil {
+		w := podwatch.New(cs, cfg.Kubernetes.Cluster, func(ctx context.Context, a []incident.Alert) error {
+			_, err := srv.Ingest(ctx, a)
+			return err
+		}, log)
+		wg.Go(func() {
+			if err := w.Start(ctx); err != nil {
+				log.Error("pod watch stopped", "err", err)
+			}
+		})
 	}
 	return srv.Start(ctx)
 }

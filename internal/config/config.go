@@ -74,6 +74,7 @@ type Server struct {
 type Kubernetes struct {
 	Kubeconfig string // kubernetes.kubeconfig: empty means in-cluster or $KUBECONFIG
 	Cluster    string // kubernetes.cluster: the name incidents carry
+	PodWatch   bool   // kubernetes.pod_watch: raise "New K8s Pod" from a pod watch (when no audit webhook reaches quell)
 }
 
 // Dev configures the local development control plane.

@@ -137,17 +137,23 @@ func (o *ownAlert) toAlert(cluster string, now time.Time) (incident.Alert, error
 	return a, nil
 }
 
-// ingest resolves targets, stores the alerts through the group commit and
-// answers with what happened.
-func (s *Server) ingest(w http.ResponseWriter, r *http.Request, endpoint string, alerts []incident.Alert, start time.Time) {
+// Ingest stores alerts from an in-process source (the pod watch) exactly
+// as the HTTP endpoints do: targets resolved, group-committed, sinks told.
+// It returns once the alerts are durably stored.
+func (s *Server) Ingest(ctx context.Context, alerts []incident.Alert) ([]incident.IngestResult, error) {
 	if s.opts.Resolve != nil {
 		for i := range alerts {
 			if alerts[i].Target.Kind == incident.TargetPod {
-				alerts[i].Target = s.opts.Resolve(r.Context(), alerts[i].Target)
+				alerts[i].Target = s.opts.Resolve(ctx, alerts[i].Target)
 			}
 		}
 	}
-	results, err := s.batcher.submit(r.Context(), alerts)
+	return s.batcher.submit(ctx, alerts)
+}
+
+// ingest stores the alerts and answers with what happened.
+func (s *Server) ingest(w http.ResponseWriter, r *http.Request, endpoint string, alerts []incident.Alert, start time.Time) {
+	results, err := s.Ingest(r.Context(), alerts)
 	switch {
 	case errors.Is(err, errOverloaded):
 		s.metrics.dropped.WithLabelValues("overloaded").Inc()
