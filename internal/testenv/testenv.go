@@ -52,6 +52,10 @@ func Main(m *testing.M) {
 	if shared.dir != "" {
 		os.RemoveAll(shared.dir)
 	}
+	if err := StopPostgres(); err != nil {
+		fmt.Fprintln(os.Stderr, "testenv: stop postgres:", err)
+		code = 1
+	}
 	os.Exit(code)
 }
 

@@ -1,0 +1,122 @@
+package sqlstore
+
+import "strings"
+
+// openStates is the SQL list of non-final states; it must match the
+// partial index incidents_open_key.
+const openStates = "('open', 'acting', 'contained', 'failed')"
+
+// Rows per multi-row INSERT in Ingest; well under both databases' limits
+// on bound parameters.
+const (
+	entryChunk = 100
+	dedupChunk = 200
+)
+
+// queries are the fixed statements of a Store, in the dialect's placeholder
+// syntax.
+type queries struct {
+	get, exists, timeline string
+
+	// Ingest.
+	head, windowed, insertIncident, updateIncident string
+	insertRule, lockKeys                           string
+	entryFull, dedupFull, dedupNewFull             string
+
+	// Writes.
+	lockIncident, setState, touch, insertEntry string
+	once, deleteOnce                           string
+	deleteFinal                                []string
+}
+
+func newQueries(d dialect) queries {
+	forUpdate := ""
+	if d == postgres {
+		forUpdate = " FOR NO KEY UPDATE"
+	}
+	final := "SELECT id FROM incidents WHERE state IN ('resolved', 'false-positive') AND last_seen < ?"
+	q := queries{
+		get:      "SELECT " + incidentCols + " FROM incidents WHERE id = ?",
+		exists:   "SELECT 1 FROM incidents WHERE id = ?",
+		timeline: "SELECT " + entryCols + " FROM entries WHERE incident_id = ? ORDER BY id",
+
+		head: "SELECT " + ingestCols + " FROM incidents WHERE key = ? AND state IN " + openStates +
+			" ORDER BY id DESC LIMIT 1" + forUpdate,
+		windowed: "SELECT " + ingestCols + " FROM incidents WHERE key = ? AND state IN " + openStates +
+			" AND last_seen >= ? AND first_seen <= ? ORDER BY id DESC LIMIT 1" + forUpdate,
+		insertIncident: "INSERT INTO incidents (key, title, state, severity, cluster, namespace, target, rules," +
+			" alert_count, dedup_count, first_seen, last_seen, created_at, updated_at)" +
+			" VALUES (?, ?, 'open', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+		updateIncident: "UPDATE incidents SET severity = ?, rules = ?, alert_count = ?, dedup_count = ?," +
+			" first_seen = ?, last_seen = ?, updated_at = ? WHERE id = ?",
+		insertRule:   "INSERT INTO incident_rules (incident_id, rule) VALUES (?, ?) ON CONFLICT DO NOTHING",
+		lockKeys:     "SELECT pg_advisory_xact_lock(k) FROM unnest(?::bigint[]) AS k",
+		entryFull:    insertEntries(entryChunk),
+		dedupFull:    insertDedup(dedupChunk, true),
+		dedupNewFull: insertDedup(dedupChunk, false),
+
+		lockIncident: "SELECT state FROM incidents WHERE id = ?" + forUpdate,
+		setState:     "UPDATE incidents SET state = ?, updated_at = ? WHERE id = ?",
+		touch:        "UPDATE incidents SET updated_at = ? WHERE id = ?",
+		insertEntry:  "INSERT INTO entries (incident_id, at, type, actor, summary, data) VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+		once:         "INSERT INTO once_keys (key, created_at) VALUES (?, ?) ON CONFLICT DO NOTHING",
+		deleteOnce:   "DELETE FROM once_keys WHERE created_at < ?",
+		deleteFinal: []string{
+			"DELETE FROM entries WHERE incident_id IN (" + final + ")",
+			"DELETE FROM dedup_keys WHERE incident_id IN (" + final + ")",
+			"DELETE FROM incident_rules WHERE incident_id IN (" + final + ")",
+			"DELETE FROM incidents WHERE id IN (" + final + ")",
+		},
+	}
+	for _, p := range []*string{
+		&q.get, &q.exists, &q.timeline, &q.head, &q.windowed, &q.insertIncident, &q.updateIncident,
+		&q.insertRule, &q.lockKeys, &q.entryFull, &q.dedupFull, &q.dedupNewFull,
+		&q.lockIncident, &q.setState, &q.touch, &q.insertEntry, &q.once, &q.deleteOnce,
+	} {
+		*p = rebind(d, *p)
+	}
+	for i := range q.deleteFinal {
+		q.deleteFinal[i] = rebind(d, q.deleteFinal[i])
+	}
+	return q
+}
+
+// ingestCols are the columns Ingest reads of an existing incident.
+const ingestCols = "id, severity, rules, alert_count, dedup_count, first_seen, last_seen"
+
+// insertEntries is a multi-row INSERT of n timeline entries.
+func insertEntries(n int) string {
+	return "INSERT INTO entries (incident_id, at, type, actor, summary, data) VALUES " + values(n, 6)
+}
+
+// insertDedup is a multi-row INSERT of n dedup keys; with returning it
+// reports the keys that were new.
+func insertDedup(n int, returning bool) string {
+	q := "INSERT INTO dedup_keys (incident_id, hash) VALUES " + values(n, 2) + " ON CONFLICT DO NOTHING"
+	if returning {
+		q += " RETURNING incident_id, hash"
+	}
+	return q
+}
+
+// values is n groups of cols placeholders.
+func values(n, cols int) string {
+	group := "(" + strings.TrimSuffix(strings.Repeat("?, ", cols), ", ") + ")"
+	var b strings.Builder
+	for i := range n {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(group)
+	}
+	return b.String()
+}
+
+// chunkQuery returns full if n is the chunk size, or builds the statement
+// for a shorter tail.
+func chunkQuery(d dialect, n, size int, full string, build func(int) string) string {
+	if n == size {
+		return full
+	}
+	return rebind(d, build(n))
+}
