@@ -68,6 +68,7 @@ type Server struct {
 	TLSKeyFile    string        // server.tls_key_file
 	Window        time.Duration // server.correlation_window: alerts about one target within it join one incident
 	Retention     time.Duration // server.retention: delete closed incidents last seen longer ago; 0 keeps all
+	RateLimit     float64       // server.rate_limit: requests per second per token (burst twice that)
 }
 
 // Kubernetes configures access to the cluster quell watches and acts on.
@@ -111,6 +112,7 @@ func Default() Config {
 			IdleTimeout:   120 * time.Second,
 			ShutdownGrace: 10 * time.Second,
 			Window:        10 * time.Minute,
+			RateLimit:     5000,
 		},
 		Notify: Notify{KubeEvents: true},
 	}

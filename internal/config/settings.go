@@ -55,6 +55,14 @@ func settings() []setting {
 				}
 				return nil
 			}},
+		{"server.rate_limit", func(c *Config, v string) error {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				return fmt.Errorf("%q is not a number of requests per second", v)
+			}
+			c.Server.RateLimit = f
+			return nil
+		}, func(c *Config) error { return positive(int64(c.Server.RateLimit)) }},
 		{"notify.slack_webhook_url", str(func(c *Config) *string { return &c.Notify.SlackWebhookURL }),
 			func(c *Config) error { return checkURL(c.Notify.SlackWebhookURL) }},
 		{"notify.webhook_url", str(func(c *Config) *string { return &c.Notify.WebhookURL }),

@@ -27,8 +27,6 @@ type Options struct {
 	Registry *prometheus.Registry // nil: a new one
 	// Window correlates alerts about one target into one incident.
 	Window time.Duration // default 10m
-	// RateLimit is requests per second per token; default 2000, burst 4000.
-	RateLimit rate.Limit
 	// Audit evaluates audit events; nil disables /v1/audit.
 	Audit AuditEvaluator
 	// Resolve, when set, refines a pod target into its workload.
@@ -78,11 +76,11 @@ func New(opts Options) (*Server, error) {
 	if opts.Window <= 0 {
 		opts.Window = 10 * time.Minute
 	}
-	if opts.RateLimit <= 0 {
-		opts.RateLimit = 2000
-	}
 	if opts.Config.MaxBodyBytes <= 0 {
 		opts.Config = config.Default().Server
+	}
+	if opts.Config.RateLimit <= 0 {
+		opts.Config.RateLimit = config.Default().Server.RateLimit
 	}
 	if opts.Registry == nil {
 		opts.Registry = prometheus.NewRegistry()
@@ -131,7 +129,8 @@ func (s *Server) routes() http.Handler {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	root.HandleFunc("GET /readyz", s.handleReady)
-	root.Handle("/", authenticate(s.opts.Tokens, s.opts.RateLimit, int(2*s.opts.RateLimit), authed))
+	limit := s.opts.Config.RateLimit
+	root.Handle("/", authenticate(s.opts.Tokens, rate.Limit(limit), int(2*limit), authed))
 	return s.limitBody(root)
 }
 

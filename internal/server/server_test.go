@@ -55,6 +55,7 @@ func start(t testing.TB, dsn string) *harness {
 	}
 	cfg := config.Default().Server
 	cfg.Listen = "127.0.0.1:0"
+	cfg.RateLimit = 1e6 // the benchmark drives far more than a token may by default
 	srv, err := server.New(server.Options{
 		Config: cfg, Cluster: "test", Store: store, Tokens: tokens,
 		Log: slog.New(slog.DiscardHandler), Audit: server.RulesAudit{Engine: eng},
