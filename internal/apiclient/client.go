@@ -33,6 +33,13 @@ func New(base, token string) (*Client, error) {
 	return &Client{base: strings.TrimSuffix(base, "/"), token: token, http: &http.Client{Timeout: 30 * time.Second}}, nil
 }
 
+// WithHTTPClient returns a copy of c using hc (for a private CA, say).
+func (c *Client) WithHTTPClient(hc *http.Client) *Client {
+	cp := *c
+	cp.http = hc
+	return &cp
+}
+
 // Error is a non-2xx answer.
 type Error struct {
 	Status  int
@@ -140,4 +147,9 @@ func (c *Client) Transition(ctx context.Context, id int64, verb, reason string) 
 // Note adds a note to an incident.
 func (c *Client) Note(ctx context.Context, id int64, text string) error {
 	return c.do(ctx, http.MethodPost, fmt.Sprintf("/v1/incidents/%d/notes", id), map[string]string{"text": text}, nil)
+}
+
+// PostFalco sends one alert in Falco's JSON format to /v1/falco.
+func (c *Client) PostFalco(ctx context.Context, alert any) error {
+	return c.do(ctx, http.MethodPost, "/v1/falco", alert, nil)
 }

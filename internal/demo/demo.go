@@ -1,30 +1,34 @@
 // Package demo plays quell's story on a real local control plane for a
-// newcomer: it starts the cluster, deploys sample workloads and narrates
-// each step with timings to Out. Run returns when the story is over and, unless
-// Exit is set, the context is cancelled (Ctrl-C); it always tears the cluster
-// down before returning.
+// newcomer: it starts the cluster with its audit webhook pointed at a quell
+// server (SQLite store, built-in rules), plays the seed scenarios and
+// narrates each step with timings to Out. Run returns when the story is
+// over and, unless Exit is set, the context is cancelled (Ctrl-C); it always
+// stops the server and tears the cluster down before returning.
 package demo
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
 	"time"
 
-	appsv1 "k8s.io/api/apps/v1"
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/utils/ptr"
-
+	"quell.dev/quell/internal/apiclient"
+	"quell.dev/quell/internal/config"
+	"quell.dev/quell/internal/daemon"
 	"quell.dev/quell/internal/devcluster"
 )
 
 // Options configure Run.
 type Options struct {
-	Dir   string // cluster state directory
+	Dir   string // state directory (cluster, store, tokens, certificate)
 	Build devcluster.BuildOptions
 	Exit  bool // tear down at the end instead of waiting for ctx
 	Out   io.Writer
@@ -42,16 +46,35 @@ const Namespace = "demo"
 // Run plays the demo.
 func Run(ctx context.Context, opts Options) (err error) {
 	n := &narrator{out: opts.Out, start: time.Now()}
+	log := opts.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	n.say("building or reusing the control-plane binaries (the first build takes minutes)")
 	bins, err := devcluster.EnsureBinaries(ctx, opts.Build)
 	if err != nil {
 		return err
 	}
-	if err := devcluster.Down(opts.Dir); err != nil { // a previous run's leftovers
+	clusterDir := filepath.Join(opts.Dir, "cluster")
+	if err := devcluster.Down(clusterDir); err != nil { // a previous run's leftovers
 		return fmt.Errorf("clean demo dir: %w", err)
 	}
-	n.say("starting etcd, kube-apiserver and kube-controller-manager")
-	cl, err := devcluster.Start(ctx, devcluster.Options{Dir: opts.Dir, Binaries: bins, Users: Users(), Log: opts.Log})
+	if err := os.RemoveAll(opts.Dir); err != nil {
+		return fmt.Errorf("clean demo dir: %w", err)
+	}
+	if err := os.MkdirAll(opts.Dir, 0o755); err != nil {
+		return fmt.Errorf("create demo dir: %w", err)
+	}
+	srv, err := prepareServer(opts.Dir)
+	if err != nil {
+		return err
+	}
+
+	n.say("starting etcd, kube-apiserver (audit webhook -> quell) and kube-controller-manager")
+	cl, err := devcluster.Start(ctx, devcluster.Options{
+		Dir: clusterDir, Binaries: bins, Users: Users(), Log: log,
+		AuditWebhookURL: srv.url + "/v1/audit", AuditWebhookToken: srv.token,
+	})
 	if err != nil {
 		return err
 	}
@@ -60,102 +83,85 @@ func Run(ctx context.Context, opts Options) (err error) {
 		err = errors.Join(err, cl.Stop())
 	}()
 	n.say("control plane ready; kubeconfig: " + cl.Kubeconfig)
-	cs, err := cl.Client()
+
+	cfg := config.Default()
+	cfg.Server.Listen = srv.addr
+	cfg.Server.Store = "sqlite://" + filepath.Join(opts.Dir, "quell.db")
+	cfg.Server.AuthTokenFile = srv.tokenFile
+	cfg.Server.TLSCertFile, cfg.Server.TLSKeyFile = srv.cert, srv.key
+	cfg.Kubernetes.Kubeconfig = cl.Kubeconfig
+	cfg.Kubernetes.Cluster = "demo"
+	srvCtx, stopServer := context.WithCancel(ctx)
+	ready := make(chan struct{})
+	served := make(chan error, 1)
+	go func() { served <- daemon.RunServer(srvCtx, &cfg, log, func(string) { close(ready) }) }()
+	defer func() {
+		stopServer()
+		err = errors.Join(err, <-served)
+	}()
+	select {
+	case <-ready:
+	case err := <-served:
+		return fmt.Errorf("quell server: %w", err)
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	n.say("quell server ready at " + srv.url + " (SQLite store, built-in rules, token in " + srv.tokenFile + ")")
+
+	api, err := srv.client()
 	if err != nil {
 		return err
 	}
-	if err := recreateLoop(ctx, n, cs); err != nil {
+	s := &story{n: n, api: api, cl: cl}
+	if err := s.play(ctx); err != nil {
 		return err
 	}
 	if opts.Exit {
 		return nil
 	}
-	n.say("press Ctrl-C to stop; meanwhile try: kubectl --kubeconfig " + cl.Kubeconfig + " -n " + Namespace + " get deploy,pods")
+	n.say("press Ctrl-C to stop; meanwhile try:")
+	fmt.Fprintf(opts.Out, "    QUELL_CLIENT_SERVER=%s QUELL_CLIENT_TOKEN=%s bin/quell incidents list   (HTTPS with a self-signed certificate: %s)\n", srv.url, srv.token, srv.cert)
+	fmt.Fprintf(opts.Out, "    %s --kubeconfig %s -n %s get deploy,pods\n", bins.Kubectl, cl.Kubeconfig, Namespace)
 	<-ctx.Done()
 	return nil
 }
 
-// recreateLoop shows why killing a malicious pod by hand is futile: its
-// Deployment recreates it from the same template.
-func recreateLoop(ctx context.Context, n *narrator, cs kubernetes.Interface) error {
-	if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: Namespace}}, metav1.CreateOptions{}); err != nil {
-		return fmt.Errorf("create namespace: %w", err)
-	}
-	if _, err := cs.AppsV1().Deployments(Namespace).Create(ctx, MinerDeployment(), metav1.CreateOptions{}); err != nil {
-		return fmt.Errorf("create deployment: %w", err)
-	}
-	n.say("created Deployment demo/miner with 3 replicas (image xmrig/xmrig, a crypto-miner)")
-	pods, err := waitPods(ctx, cs, 3, nil)
+// serverFiles are the demo server's address, token and certificate.
+type serverFiles struct {
+	addr, url, token, tokenFile, cert, key string
+}
+
+func prepareServer(dir string) (*serverFiles, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return err
+		return nil, fmt.Errorf("pick a port: %w", err)
 	}
-	n.say(fmt.Sprintf("%d miner pods exist: %v", len(pods), names(pods)))
-	victim := pods[0]
-	deleted := time.Now()
-	if err := cs.CoreV1().Pods(Namespace).Delete(ctx, victim.Name, metav1.DeleteOptions{}); err != nil {
-		return fmt.Errorf("delete pod: %w", err)
+	addr := l.Addr().String()
+	l.Close()
+	s := &serverFiles{addr: addr, url: "https://" + addr, token: randomToken(), tokenFile: filepath.Join(dir, "tokens")}
+	if err := os.WriteFile(s.tokenFile, []byte(s.token+" demo\n"), 0o600); err != nil {
+		return nil, fmt.Errorf("write tokens: %w", err)
 	}
-	n.say("deleted pod " + victim.Name + " by hand, as a responder would")
-	pods, err = waitPods(ctx, cs, 3, func(p corev1.Pod) bool { return p.Name != victim.Name })
+	if s.cert, s.key, err = selfSigned(dir); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// client returns an API client trusting the demo certificate.
+func (s *serverFiles) client() (*apiclient.Client, error) {
+	pem, err := os.ReadFile(s.cert)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	n.say(fmt.Sprintf("the ReplicaSet recreated it within %s: %v", time.Since(deleted).Round(time.Millisecond), names(pods)))
-	n.say("killing the pod is futile; quell suspends the workload instead (scale to 0, verified, reversible)")
-	return nil
-}
-
-// MinerDeployment is the demo's 3-replica crypto-miner Deployment.
-func MinerDeployment() *appsv1.Deployment {
-	labels := map[string]string{"app": "miner"}
-	return &appsv1.Deployment{
-		ObjectMeta: metav1.ObjectMeta{Name: "miner", Namespace: Namespace, Labels: labels},
-		Spec: appsv1.DeploymentSpec{
-			Replicas: ptr.To[int32](3),
-			Selector: &metav1.LabelSelector{MatchLabels: labels},
-			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: labels},
-				Spec: corev1.PodSpec{Containers: []corev1.Container{{
-					Name: "miner", Image: "xmrig/xmrig:6.21.0",
-					Args: []string{"-o", "stratum+tcp://pool.example:3333"},
-				}}},
-			},
-		},
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(pem)
+	c, err := apiclient.New(s.url, s.token)
+	if err != nil {
+		return nil, err
 	}
-}
-
-// waitPods waits until exactly want pods of the miner Deployment exist, all
-// passing keep.
-func waitPods(ctx context.Context, cs kubernetes.Interface, want int, keep func(corev1.Pod) bool) ([]corev1.Pod, error) {
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	for {
-		list, err := cs.CoreV1().Pods(Namespace).List(ctx, metav1.ListOptions{LabelSelector: "app=miner"})
-		if err == nil {
-			ok := len(list.Items) == want
-			for _, p := range list.Items {
-				if p.DeletionTimestamp != nil || (keep != nil && !keep(p)) {
-					ok = false
-				}
-			}
-			if ok {
-				return list.Items, nil
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return nil, fmt.Errorf("wait for %d miner pods: %w", want, ctx.Err())
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
-}
-
-func names(pods []corev1.Pod) []string {
-	out := make([]string, len(pods))
-	for i, p := range pods {
-		out[i] = p.Name
-	}
-	return out
+	hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	return c.WithHTTPClient(hc), nil
 }
 
 // narrator prints timestamped story lines.

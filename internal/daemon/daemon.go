@@ -1,0 +1,128 @@
+// Package daemon wires quell's long-running processes from a validated
+// config: RunServer builds the store, rules engine, cluster client, owner
+// resolver, notifiers and pod watch, and serves until its context is done,
+// then shuts everything down and waits for it.
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"k8s.io/client-go/kubernetes"
+
+	"quell.dev/quell/internal/config"
+	"quell.dev/quell/internal/incident"
+	"quell.dev/quell/internal/incident/sqlstore"
+	"quell.dev/quell/internal/kube"
+	"quell.dev/quell/internal/notify"
+	"quell.dev/quell/internal/owner"
+	"quell.dev/quell/internal/podwatch"
+	"quell.dev/quell/internal/rules"
+	"quell.dev/quell/internal/server"
+)
+
+// RunServer runs the server process described by cfg until ctx is done:
+// store, rules, cluster access, notifications, pod watch and the HTTP
+// server. ready, if not nil, is called with the listening address once the
+// server serves.
+func RunServer(ctx context.Context, cfg *config.Config, log *slog.Logger, ready func(addr string)) error {
+	if cfg.Server.AuthTokenFile == "" {
+		return errors.New("server.auth_token_file (--auth-token-file) is required: every endpoint that can change a cluster is authenticated")
+	}
+	tokens, err := server.LoadTokens(cfg.Server.AuthTokenFile)
+	if err != nil {
+		return err
+	}
+	eng, err := LoadRules(cfg, log)
+	if err != nil {
+		return err
+	}
+	store, err := sqlstore.Open(ctx, cfg.Server.Store)
+	if err != nil {
+		return fmt.Errorf("open store: %w", err)
+	}
+	defer store.Close()
+	reg := prometheus.NewRegistry()
+	opts := server.Options{
+		Config: cfg.Server, Cluster: cfg.Kubernetes.Cluster, Store: store, Tokens: tokens, Log: log,
+		Audit: server.RulesAudit{Engine: eng}, Window: cfg.Server.Window, Registry: reg,
+	}
+	var notifiers []notify.Notifier
+	var cs *kubernetes.Clientset
+	rc, err := kube.Config(cfg.Kubernetes.Kubeconfig)
+	switch {
+	case errors.Is(err, kube.ErrNoCluster):
+		log.Warn("no cluster configured: alerts are recorded, targets are not resolved and nothing is acted on")
+	case err != nil:
+		return err
+	default:
+		cs, err = kubernetes.NewForConfig(rc)
+		if err != nil {
+			return fmt.Errorf("kubernetes client: %w", err)
+		}
+		opts.Resolve = owner.NewResolver(cs).Target
+		if cfg.Notify.KubeEvents {
+			notifiers = append(notifiers, &notify.KubeEvent{Client: cs})
+		}
+	}
+	if cfg.Notify.SlackWebhookURL != "" {
+		notifiers = append(notifiers, &notify.Slack{URL: cfg.Notify.SlackWebhookURL})
+	}
+	if cfg.Notify.WebhookURL != "" {
+		notifiers = append(notifiers, &notify.Webhook{URL: cfg.Notify.WebhookURL})
+	}
+	var wg sync.WaitGroup
+	defer wg.Wait() // after cancel below: the dispatcher stops with ctx
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	if len(notifiers) > 0 {
+		d := notify.NewDispatcher(notify.Options{Registry: reg, Log: log}, notifiers...)
+		wg.Go(func() { d.Start(ctx) })
+		opts.Sinks = append(opts.Sinks, &server.NotifySink{Dispatcher: d, URL: cfg.Notify.ConsoleURL})
+	}
+	srv, err := server.New(opts)
+	if err != nil {
+		return err
+	}
+	if cfg.Kubernetes.PodWatch && cs != nil {
+		w := podwatch.New(cs, cfg.Kubernetes.Cluster, func(ctx context.Context, a []incident.Alert) error {
+			_, err := srv.Ingest(ctx, a)
+			return err
+		}, log)
+		wg.Go(func() {
+			if err := w.Start(ctx); err != nil {
+				log.Error("pod watch stopped", "err", err)
+			}
+		})
+	}
+	if ready != nil {
+		wg.Go(func() {
+			if addr, err := srv.Addr(ctx); err == nil {
+				ready(addr.String())
+			}
+		})
+	}
+	return srv.Start(ctx)
+}
+
+// LoadRules loads and compiles the built-in and configured rules, logging
+// every warning; errors in a user's rules file stop the start.
+func LoadRules(cfg *config.Config, log *slog.Logger) (*rules.Engine, error) {
+	files, err := rules.ReadFiles(cfg.Rules.Files...)
+	if err != nil {
+		return nil, err
+	}
+	eng, diags := rules.LoadEngine(cfg.Rules.NoDefaults, files...)
+	for _, d := range diags.Warnings() {
+		log.Warn("rules diagnostic", "diagnostic", d.String())
+	}
+	if err := diags.Err(); err != nil {
+		return nil, fmt.Errorf("load rules: %w", err)
+	}
+	log.Info("rules loaded", "rules", len(eng.Rules()), "skipped", len(eng.Skipped()))
+	return eng, nil
+}

@@ -1,0 +1,227 @@
+package demo
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/utils/ptr"
+
+	"quell.dev/quell/internal/apiclient"
+	"quell.dev/quell/internal/devcluster"
+	"quell.dev/quell/internal/incident"
+)
+
+// story plays the scenarios against the running cluster and server.
+type story struct {
+	n   *narrator
+	api *apiclient.Client
+	cl  *devcluster.Cluster
+}
+
+func (s *story) play(ctx context.Context) error {
+	admin, err := kubernetes.NewForConfig(s.cl.RESTConfig(devcluster.AdminUser))
+	if err != nil {
+		return err
+	}
+	alice, err := kubernetes.NewForConfig(s.cl.RESTConfig("alice"))
+	if err != nil {
+		return err
+	}
+	if err := setup(ctx, admin); err != nil {
+		return err
+	}
+	s.n.say("scenario 1: a developer creates a risky pod")
+	if err := s.riskyPod(ctx, alice); err != nil {
+		return err
+	}
+	s.n.say("scenario 2: a crypto-miner runs in a workload's pod")
+	return s.miner(ctx, admin)
+}
+
+// setup creates the demo namespace and lets alice edit it.
+func setup(ctx context.Context, cs kubernetes.Interface) error {
+	if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: Namespace}}, metav1.CreateOptions{}); err != nil {
+		return fmt.Errorf("create namespace: %w", err)
+	}
+	_, err := cs.RbacV1().RoleBindings(Namespace).Create(ctx, &rbacv1.RoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: "alice-edit"},
+		Subjects:   []rbacv1.Subject{{Kind: rbacv1.UserKind, Name: "alice", APIGroup: rbacv1.GroupName}},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "edit"},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		return fmt.Errorf("bind alice: %w", err)
+	}
+	return nil
+}
+
+// riskyPod: alice creates a privileged pod mounting the host's root; the
+// audit webhook brings the event to quell, whose rules open an incident.
+func (s *story) riskyPod(ctx context.Context, alice kubernetes.Interface) error {
+	start := time.Now()
+	_, err := alice.CoreV1().Pods(Namespace).Create(ctx, &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "debug-shell"},
+		Spec: corev1.PodSpec{
+			Containers: []corev1.Container{{Name: "shell", Image: "alpine:3.20", Command: []string{"sleep", "infinity"},
+				SecurityContext: &corev1.SecurityContext{Privileged: ptr.To(true)},
+				VolumeMounts:    []corev1.VolumeMount{{Name: "host", MountPath: "/host"}}}},
+			Volumes: []corev1.Volume{{Name: "host", VolumeSource: corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: "/"}}}},
+		},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		return fmt.Errorf("alice creates pod: %w", err)
+	}
+	s.n.say("alice created pod demo/debug-shell: privileged, hostPath /")
+	inc, err := s.waitIncident(ctx, "Create Privileged Pod", 30*time.Second)
+	if err != nil {
+		return err
+	}
+	s.n.say(fmt.Sprintf("incident #%d opened %s after the API call: %s", inc.ID, time.Since(start).Round(time.Millisecond), inc.Title))
+	full, err := s.api.Get(ctx, inc.ID)
+	if err != nil {
+		return err
+	}
+	s.n.say(fmt.Sprintf("  severity %s; rules: %s", full.Severity, strings.Join(full.Rules, ", ")))
+	for _, e := range full.Timeline {
+		if e.Type == incident.EntryAlert && e.Summary == "New K8s Pod" {
+			s.n.say("  who: " + userOf(e.Data) + " (from the audit event)")
+		}
+	}
+	return nil
+}
+
+// miner: a 3-replica Deployment runs a miner; a runtime alert (as Falco or
+// quell's sensor sends it) names one pod; quell ties it to the Deployment.
+func (s *story) miner(ctx context.Context, admin kubernetes.Interface) error {
+	if _, err := admin.AppsV1().Deployments(Namespace).Create(ctx, MinerDeployment(), metav1.CreateOptions{}); err != nil {
+		return fmt.Errorf("create deployment: %w", err)
+	}
+	s.n.say("created Deployment demo/miner with 3 replicas (image xmrig/xmrig)")
+	pods, err := waitPods(ctx, admin, 3, nil)
+	if err != nil {
+		return err
+	}
+	victim := pods[0]
+	start := time.Now()
+	alert := map[string]any{
+		"time": time.Now().UTC().Format(time.RFC3339Nano), "rule": "Known Cryptominer Process Executed", "priority": "Critical",
+		"source": "syscall", "hostname": "node-1",
+		"output": "Known cryptominer process executed (proc.name=xmrig proc.cmdline=xmrig -o stratum+tcp://pool.example:3333 k8s.ns.name=demo k8s.pod.name=" + victim.Name + ")",
+		"output_fields": map[string]any{"proc.name": "xmrig", "proc.cmdline": "xmrig -o stratum+tcp://pool.example:3333",
+			"k8s.ns.name": Namespace, "k8s.pod.name": victim.Name, "container.id": "4f2a9c1b7d3e"},
+		"tags": []string{"mitre_impact", "T1496"},
+	}
+	if err := s.api.PostFalco(ctx, alert); err != nil {
+		return fmt.Errorf("post miner alert: %w", err)
+	}
+	inc, err := s.waitIncident(ctx, "Known Cryptominer Process Executed", 10*time.Second)
+	if err != nil {
+		return err
+	}
+	s.n.say(fmt.Sprintf("runtime alert for pod %s -> incident #%d in %s: %s", victim.Name, inc.ID, time.Since(start).Round(time.Millisecond), inc.Title))
+	s.n.say(fmt.Sprintf("  severity %s; the target is the Deployment (owner chain Pod -> ReplicaSet -> Deployment), not one pod", inc.Severity))
+
+	deleted := time.Now()
+	if err := admin.CoreV1().Pods(Namespace).Delete(ctx, victim.Name, metav1.DeleteOptions{}); err != nil {
+		return fmt.Errorf("delete pod: %w", err)
+	}
+	s.n.say("deleted pod " + victim.Name + " by hand, as a responder would")
+	pods, err = waitPods(ctx, admin, 3, func(p corev1.Pod) bool { return p.Name != victim.Name })
+	if err != nil {
+		return err
+	}
+	s.n.say(fmt.Sprintf("the ReplicaSet recreated it within %s: %v", time.Since(deleted).Round(time.Millisecond), names(pods)))
+	s.n.say("killing the pod is futile: the response is to suspend the Deployment (scale to 0, verified, reversible)")
+	return nil
+}
+
+// waitIncident polls the API until an incident with rule exists.
+func (s *story) waitIncident(ctx context.Context, rule string, within time.Duration) (*incident.Incident, error) {
+	ctx, cancel := context.WithTimeout(ctx, within)
+	defer cancel()
+	for {
+		list, _, err := s.api.List(ctx, url.Values{"rule": {rule}})
+		if err == nil && len(list) > 0 {
+			return &list[0], nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("no incident for %q within %s (last error: %v)", rule, within, err)
+		case <-time.After(25 * time.Millisecond):
+		}
+	}
+}
+
+// userOf reads ka.user.name from an alert entry's data.
+func userOf(data []byte) string {
+	const key = `"ka.user.name":"`
+	i := strings.Index(string(data), key)
+	if i < 0 {
+		return "unknown"
+	}
+	rest := string(data[i+len(key):])
+	if j := strings.IndexByte(rest, '"'); j >= 0 {
+		return rest[:j]
+	}
+	return "unknown"
+}
+
+// MinerDeployment is the demo's 3-replica crypto-miner Deployment.
+func MinerDeployment() *appsv1.Deployment {
+	labels := map[string]string{"app": "miner"}
+	return &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: "miner", Namespace: Namespace, Labels: labels},
+		Spec: appsv1.DeploymentSpec{
+			Replicas: ptr.To[int32](3),
+			Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: labels},
+				Spec: corev1.PodSpec{Containers: []corev1.Container{{
+					Name: "miner", Image: "xmrig/xmrig:6.21.0",
+					Args: []string{"-o", "stratum+tcp://pool.example:3333"},
+				}}},
+			},
+		},
+	}
+}
+
+// waitPods waits until exactly want pods of the miner Deployment exist, all
+// passing keep.
+func waitPods(ctx context.Context, cs kubernetes.Interface, want int, keep func(corev1.Pod) bool) ([]corev1.Pod, error) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	for {
+		list, err := cs.CoreV1().Pods(Namespace).List(ctx, metav1.ListOptions{LabelSelector: "app=miner"})
+		if err == nil {
+			ok := len(list.Items) == want
+			for _, p := range list.Items {
+				if p.DeletionTimestamp != nil || (keep != nil && !keep(p)) {
+					ok = false
+				}
+			}
+			if ok {
+				return list.Items, nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("wait for %d miner pods: %w", want, ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+func names(pods []corev1.Pod) []string {
+	out := make([]string, len(pods))
+	for i, p := range pods {
+		out[i] = p.Name
+	}
+	return out
+}
