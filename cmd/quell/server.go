@@ -30,7 +30,6 @@ func runServer(ctx context.Context, c *cli, args []string) error {
 	return daemon.RunServer(ctx, cfg, log, nil)
 }
 
-
 // loadRules loads the configured rules files after the built-in ones.
 func loadRules(cfg *config.Config, log *slog.Logger) (*rules.Engine, error) {
 	return daemon.LoadRules(cfg, log)

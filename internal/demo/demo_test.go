@@ -1,0 +1,45 @@
+package demo_test
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"quell.dev/quell/internal/demo"
+	"quell.dev/quell/internal/devcluster"
+	"quell.dev/quell/internal/testenv"
+)
+
+// TestDemoPlaysToTheEnd runs the whole demo as `make demo DEMO_FLAGS=--exit`
+// does and checks each step of the story was told.
+func TestDemoPlaysToTheEnd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: no control plane")
+	}
+	b := testenv.Binaries(t)
+	var out bytes.Buffer
+	dir := filepath.Join(t.TempDir(), "demo")
+	err := demo.Run(t.Context(), demo.Options{Dir: dir, Exit: true, Out: &out,
+		Build: devcluster.BuildOptions{BinDir: filepath.Dir(b.APIServer)}})
+	if err != nil {
+		t.Fatalf("demo: %v\n%s", err, out.String())
+	}
+	for _, want := range []string{
+		"quell server ready",
+		"after the API call",
+		"Create Privileged Pod",
+		"who: alice (from the audit event)",
+		"Known Cryptominer Process Executed on Deployment demo/miner",
+		"the ReplicaSet recreated it",
+		"tearing the control plane down",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("demo output lacks %q:\n%s", want, out.String())
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "cluster", "state.json")); !os.IsNotExist(err) {
+		t.Errorf("demo left its cluster behind: %v", err)
+	}
+}
