@@ -21,6 +21,7 @@ const incidentsUsage = `usage: quell incidents list [--state S] [--severity S] [
        quell incidents show ID [-o text|json|yaml]
        quell incidents resolve|false-positive|reopen ID [--reason TEXT]
        quell incidents note ID TEXT
+       quell incidents restore ID
 common flags: --server URL (client.server) --token TOKEN (client.token)`
 
 func runIncidents(ctx context.Context, c *cli, args []string) error {
@@ -42,7 +43,7 @@ func runIncidents(ctx context.Context, c *cli, args []string) error {
 		}
 	case "resolve", "false-positive", "reopen":
 		fs.StringVar(&reason, "reason", "", "why")
-	case "show", "note":
+	case "show", "note", "restore":
 	default:
 		fmt.Fprintln(c.stderr, incidentsUsage)
 		return &exitError{code: 2, err: fmt.Errorf("unknown incidents command %q", verb)}
@@ -82,6 +83,13 @@ func runIncidents(ctx context.Context, c *cli, args []string) error {
 			return showIncident(c.stdout, inc)
 		}
 		return printAs(c.stdout, *output, inc)
+	case "restore":
+		recs, err := cl.Restore(ctx, id)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(c.stdout, "incident %d: %d actions restored\n", id, len(recs))
+		return nil
 	case "note":
 		text := strings.Join(rest[1:], " ")
 		if text == "" {

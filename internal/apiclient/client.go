@@ -153,3 +153,13 @@ func (c *Client) Note(ctx context.Context, id int64, text string) error {
 func (c *Client) PostFalco(ctx context.Context, alert any) error {
 	return c.do(ctx, http.MethodPost, "/v1/falco", alert, nil)
 }
+
+// Restore reverts an incident's reversible actions and returns what was
+// restored, as the server reports it.
+func (c *Client) Restore(ctx context.Context, id int64) ([]json.RawMessage, error) {
+	var out struct {
+		Restored []json.RawMessage `json:"restored"`
+	}
+	err := c.do(ctx, http.MethodPost, fmt.Sprintf("/v1/incidents/%d/restore", id), nil, &out)
+	return out.Restored, err
+}

@@ -20,6 +20,7 @@ import (
 	"quell.dev/quell/internal/kube"
 	"quell.dev/quell/internal/notify"
 	"quell.dev/quell/internal/owner"
+	"quell.dev/quell/internal/playbook"
 	"quell.dev/quell/internal/podwatch"
 	"quell.dev/quell/internal/rules"
 	"quell.dev/quell/internal/server"
@@ -76,13 +77,21 @@ func RunServer(ctx context.Context, cfg *config.Config, log *slog.Logger, ready 
 		notifiers = append(notifiers, &notify.Webhook{URL: cfg.Notify.WebhookURL})
 	}
 	var wg sync.WaitGroup
-	defer wg.Wait() // after cancel below: the dispatcher stops with ctx
+	defer wg.Wait() // after cancel below: every part stops with ctx
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	var dispatcher *notify.Dispatcher
 	if len(notifiers) > 0 {
-		d := notify.NewDispatcher(notify.Options{Registry: reg, Log: log}, notifiers...)
-		wg.Go(func() { d.Start(ctx) })
-		opts.Sinks = append(opts.Sinks, &server.NotifySink{Dispatcher: d, URL: cfg.Notify.ConsoleURL})
+		dispatcher = notify.NewDispatcher(notify.Options{Registry: reg, Log: log}, notifiers...)
+		wg.Go(func() { dispatcher.Start(ctx) })
+		opts.Sinks = append(opts.Sinks, &server.NotifySink{Dispatcher: dispatcher, URL: cfg.Notify.ConsoleURL})
+	}
+	if cs != nil {
+		eng := playbook.New(playbook.Options{Store: store, Client: cs, Log: log, Mode: cfg.Server.Mode, Notify: dispatcher, Registerer: reg})
+		wg.Go(func() { eng.Start(ctx) })
+		opts.Sinks = append(opts.Sinks, eng)
+		opts.Restorer = eng
+		log.Info("response engine ready", "mode", cfg.Server.Mode)
 	}
 	srv, err := server.New(opts)
 	if err != nil {

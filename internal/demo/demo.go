@@ -91,6 +91,7 @@ func Run(ctx context.Context, opts Options) (err error) {
 	cfg.Server.TLSCertFile, cfg.Server.TLSKeyFile = srv.cert, srv.key
 	cfg.Kubernetes.Kubeconfig = cl.Kubeconfig
 	cfg.Kubernetes.Cluster = "demo"
+	cfg.Server.Mode = config.ModeEnforce // the demo opts in to acting
 	srvCtx, stopServer := context.WithCancel(ctx)
 	ready := make(chan struct{})
 	served := make(chan error, 1)
@@ -113,6 +114,7 @@ func Run(ctx context.Context, opts Options) (err error) {
 		return err
 	}
 	s := &story{n: n, api: api, cl: cl}
+	n.say("response mode: enforce (the default for a real server is observe)")
 	if err := s.play(ctx); err != nil {
 		return err
 	}

@@ -32,7 +32,10 @@ func TestDemoPlaysToTheEnd(t *testing.T) {
 		"Create Privileged Pod",
 		"who: alice (from the audit event)",
 		"Known Cryptominer Process Executed on Deployment demo/miner",
-		"the ReplicaSet recreated it",
+		"suspend-workload Deployment/demo/miner",
+		"is contained",
+		"Deployment demo/miner: 0 replicas, 0 pods",
+		"the Deployment is back to 3 pods",
 		"tearing the control plane down",
 	} {
 		if !strings.Contains(out.String(), want) {

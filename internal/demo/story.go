@@ -94,7 +94,7 @@ func (s *story) riskyPod(ctx context.Context, alice kubernetes.Interface) error 
 			s.n.say("  who: " + userOf(e.Data) + " (from the audit event)")
 		}
 	}
-	return nil
+	return s.narrateResponse(ctx, inc.ID, start)
 }
 
 // miner: a 3-replica Deployment runs a miner; a runtime alert (as Falco or
@@ -128,18 +128,62 @@ func (s *story) miner(ctx context.Context, admin kubernetes.Interface) error {
 	s.n.say(fmt.Sprintf("runtime alert for pod %s -> incident #%d in %s: %s", victim.Name, inc.ID, time.Since(start).Round(time.Millisecond), inc.Title))
 	s.n.say(fmt.Sprintf("  severity %s; the target is the Deployment (owner chain Pod -> ReplicaSet -> Deployment), not one pod", inc.Severity))
 
-	deleted := time.Now()
-	if err := admin.CoreV1().Pods(Namespace).Delete(ctx, victim.Name, metav1.DeleteOptions{}); err != nil {
-		return fmt.Errorf("delete pod: %w", err)
+	if err := s.narrateResponse(ctx, inc.ID, start); err != nil {
+		return err
 	}
-	s.n.say("deleted pod " + victim.Name + " by hand, as a responder would")
-	pods, err = waitPods(ctx, admin, 3, func(p corev1.Pod) bool { return p.Name != victim.Name })
+	d, err := admin.AppsV1().Deployments(Namespace).Get(ctx, "miner", metav1.GetOptions{})
 	if err != nil {
 		return err
 	}
-	s.n.say(fmt.Sprintf("the ReplicaSet recreated it within %s: %v", time.Since(deleted).Round(time.Millisecond), names(pods)))
-	s.n.say("killing the pod is futile: the response is to suspend the Deployment (scale to 0, verified, reversible)")
+	left, _ := admin.CoreV1().Pods(Namespace).List(ctx, metav1.ListOptions{LabelSelector: "app=miner"})
+	s.n.say(fmt.Sprintf("  Deployment demo/miner: %d replicas, %d pods; restore point in annotation quell.dev/restore", *d.Spec.Replicas, len(left.Items)))
+	s.n.say("(deleting the pod by hand would have been futile: the ReplicaSet recreates it from the same template)")
+
+	restored := time.Now()
+	if _, err := s.api.Restore(ctx, inc.ID); err != nil {
+		return fmt.Errorf("restore: %w", err)
+	}
+	pods, err = waitPods(ctx, admin, 3, nil)
+	if err != nil {
+		return err
+	}
+	s.n.say(fmt.Sprintf("restored incident #%d: the Deployment is back to %d pods in %s (POST /v1/incidents/%d/restore)", inc.ID, len(pods), time.Since(restored).Round(time.Millisecond), inc.ID))
 	return nil
+}
+
+// narrateResponse waits for the response to an incident to end and tells
+// its timeline: decision, actions, verification, cleanup.
+func (s *story) narrateResponse(ctx context.Context, id int64, start time.Time) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	for {
+		full, err := s.api.Get(ctx, id)
+		if err == nil && (full.State == incident.StateContained || full.State == incident.StateFailed) && hasCleanup(full.Timeline) {
+			for _, e := range full.Timeline {
+				switch e.Type {
+				case incident.EntryEnrichment, incident.EntryDecision, incident.EntryEvidence, incident.EntryActionSucceeded,
+					incident.EntryActionFailed, incident.EntryVerification, incident.EntryCleanup:
+					s.n.say(fmt.Sprintf("  %-16s %s", e.Type, e.Summary))
+				}
+			}
+			s.n.say(fmt.Sprintf("  incident #%d is %s, %s after the alert", id, full.State, time.Since(start).Round(time.Millisecond)))
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("response to incident %d did not finish: %w", id, ctx.Err())
+		case <-time.After(25 * time.Millisecond):
+		}
+	}
+}
+
+func hasCleanup(tl []incident.Entry) bool {
+	for _, e := range tl {
+		if e.Type == incident.EntryCleanup || e.Type == incident.EntryVerification && strings.HasPrefix(e.Summary, "not contained") {
+			return true
+		}
+	}
+	return false
 }
 
 // waitIncident polls the API until an incident with rule exists.
@@ -216,12 +260,4 @@ func waitPods(ctx context.Context, cs kubernetes.Interface, want int, keep func(
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
-}
-
-func names(pods []corev1.Pod) []string {
-	out := make([]string, len(pods))
-	for i, p := range pods {
-		out[i] = p.Name
-	}
-	return out
 }

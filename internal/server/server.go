@@ -15,6 +15,7 @@ import (
 
 	"quell.dev/quell/internal/config"
 	"quell.dev/quell/internal/incident"
+	"quell.dev/quell/internal/respond"
 )
 
 // Options configure a Server. Store, Tokens and Log are required.
@@ -33,6 +34,13 @@ type Options struct {
 	Resolve func(ctx context.Context, t incident.Target) incident.Target
 	// Sinks get every committed batch (response engine, notifiers).
 	Sinks []Sink
+	// Restorer reverts an incident's actions; nil disables /restore.
+	Restorer Restorer
+}
+
+// Restorer reverts the reversible actions of an incident.
+type Restorer interface {
+	Restore(ctx context.Context, id int64, who string) ([]respond.Record, error)
 }
 
 // Sink receives alerts once they are stored, with what the store did with
@@ -122,6 +130,7 @@ func (s *Server) routes() http.Handler {
 	authed.HandleFunc("POST /v1/incidents/{id}/resolve", s.handleTransition(incident.StateResolved))
 	authed.HandleFunc("POST /v1/incidents/{id}/false-positive", s.handleTransition(incident.StateFalsePositive))
 	authed.HandleFunc("POST /v1/incidents/{id}/reopen", s.handleTransition(incident.StateOpen))
+	authed.HandleFunc("POST /v1/incidents/{id}/restore", s.handleRestore)
 	authed.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{}))
 
 	root := http.NewServeMux()

@@ -1,0 +1,293 @@
+package playbook
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"quell.dev/quell/internal/config"
+	"quell.dev/quell/internal/incident"
+	"quell.dev/quell/internal/notify"
+	"quell.dev/quell/internal/respond"
+)
+
+const actor = "quell"
+
+// run handles one alert of one incident.
+func (e *Engine) run(ctx context.Context, j job) {
+	defer e.lock(j.incident)()
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	log := e.opts.Log.With("incident", j.incident, "rule", j.alert.Rule)
+	if err := e.respond(ctx, j); err != nil && ctx.Err() == nil {
+		log.Error("response failed", "err", err)
+	}
+}
+
+func (e *Engine) respond(ctx context.Context, j job) error {
+	start := time.Now()
+	inc, err := e.opts.Store.Get(ctx, j.incident)
+	if err != nil {
+		return fmt.Errorf("get incident: %w", err)
+	}
+	if inc.State.Final() {
+		return nil
+	}
+	timeline, err := e.opts.Store.Timeline(ctx, inc.ID)
+	if err != nil {
+		return fmt.Errorf("read timeline: %w", err)
+	}
+	facts, why, err := e.validate(ctx, inc, j.alert, timeline)
+	if err != nil {
+		return err
+	}
+	if why != "" {
+		return e.decisionOnce(ctx, inc.ID, Decision{Reason: "no action: " + why})
+	}
+	d := Decide(facts)
+	if len(d.Actions) == 0 {
+		return e.decisionOnce(ctx, inc.ID, Decision{Reason: "no action: " + d.Reason})
+	}
+	if e.opts.Mode == config.ModeObserve {
+		d.Reason = "observe mode, nothing changed; would run " + strings.Join(d.Actions, ", ") + ": " + d.Reason
+		return e.decisionOnce(ctx, inc.ID, d)
+	}
+	if !e.limiter.Allow() {
+		return e.decisionOnce(ctx, inc.ID, Decision{Reason: "no action: the destructive-action rate limit is reached; " + d.Reason})
+	}
+	if err := e.decisionOnce(ctx, inc.ID, d); err != nil {
+		return err
+	}
+	return e.act(ctx, inc, facts, d, start)
+}
+
+// act applies the decided actions, verifies the last one and cleans up.
+func (e *Engine) act(ctx context.Context, inc *incident.Incident, f Facts, d Decision, start time.Time) error {
+	env := respond.Env{Client: e.opts.Client, DryRun: e.opts.Mode == config.ModeDryRun, Incident: inc.ID, Log: e.opts.Log, VerifyHold: &e.opts.VerifyHold}
+	t := respond.Target{Namespace: f.Target.Namespace, Pod: f.Target.Pod}
+	if f.Chain != nil {
+		t.Chain = *f.Chain
+	}
+	if f.Target.Kind == incident.TargetNode {
+		t.Node = f.Target.Name
+	}
+	var last *respond.Record
+	for _, name := range d.Actions {
+		a, ok := e.opts.Registry.Get(name)
+		if !ok {
+			return fmt.Errorf("action %q is not registered", name)
+		}
+		fresh, err := e.opts.Store.Once(ctx, onceKey(inc.ID, name, t, env.DryRun))
+		if err != nil {
+			return fmt.Errorf("record action key: %w", err)
+		}
+		if !fresh {
+			continue // applied before (or by a previous run of quell)
+		}
+		if name != respond.ActionEvidence {
+			if _, err := e.transition(ctx, inc.ID, incident.StateActing, "acting: "+name); err != nil {
+				return err
+			}
+		}
+		if _, err := e.append(ctx, inc.ID, incident.EntryActionStarted, name+" started", nil); err != nil {
+			return err
+		}
+		rec, err := a.Apply(ctx, env, t)
+		e.m.actions.WithLabelValues(name, result(err)).Inc()
+		if err != nil {
+			if _, aerr := e.append(ctx, inc.ID, incident.EntryActionFailed, name+" failed: "+err.Error(), rec); aerr != nil {
+				return aerr
+			}
+			if name == respond.ActionEvidence {
+				continue // evidence is best effort; the response goes on
+			}
+			return e.fail(ctx, inc.ID, name+" failed: "+err.Error())
+		}
+		typ := incident.EntryActionSucceeded
+		if name == respond.ActionEvidence {
+			typ = incident.EntryEvidence
+		}
+		if _, err := e.append(ctx, inc.ID, typ, summary(rec), rec); err != nil {
+			return err
+		}
+		if name != respond.ActionEvidence {
+			last = &rec
+		}
+	}
+	if last == nil || env.DryRun {
+		return nil
+	}
+	if err := respond.Verify(ctx, env, t, *last); err != nil {
+		if _, aerr := e.append(ctx, inc.ID, incident.EntryVerification, "not contained: "+err.Error(), nil); aerr != nil {
+			return aerr
+		}
+		return e.fail(ctx, inc.ID, "verification failed: "+err.Error())
+	}
+	took := time.Since(start)
+	if _, err := e.append(ctx, inc.ID, incident.EntryVerification, fmt.Sprintf("contained: %s verified in %s", last.Action, took.Round(time.Millisecond)), nil); err != nil {
+		return err
+	}
+	e.m.latency.Observe(took.Seconds())
+	now, err := e.transition(ctx, inc.ID, incident.StateContained, "contained")
+	if err != nil {
+		return err
+	}
+	e.notify(notify.Contained, now, "")
+	rep, err := respond.Cleanup(ctx, env, inc.ID)
+	if err != nil {
+		_, aerr := e.append(ctx, inc.ID, incident.EntryCleanup, "cleanup failed: "+err.Error(), rep)
+		return errors.Join(err, aerr)
+	}
+	msg := fmt.Sprintf("cleanup: %d deleted, %d kept until restore, %d remaining", len(rep.Deleted), len(rep.Kept), len(rep.Remaining))
+	_, err = e.append(ctx, inc.ID, incident.EntryCleanup, msg, rep)
+	return err
+}
+
+// onceKey names one application of an action to one object.
+func onceKey(id int64, action string, t respond.Target, dry bool) string {
+	obj := t.Node
+	if action == respond.ActionSuspend && len(t.Chain.Links) > 0 {
+		obj = t.Chain.Top().Kind + "/" + t.Chain.Top().UID
+	} else if len(t.Chain.Links) > 0 {
+		obj = "Pod/" + t.Chain.Pod().UID
+	}
+	key := fmt.Sprintf("respond/%d/%s/%s", id, action, obj)
+	if dry {
+		key += "/dry-run"
+	}
+	return key
+}
+
+func result(err error) string {
+	if err != nil {
+		return "failed"
+	}
+	return "succeeded"
+}
+
+func summary(rec respond.Record) string {
+	s := rec.Action + " " + rec.Object.String()
+	switch {
+	case rec.DryRun:
+		s += " (dry run: nothing persisted)"
+	case !rec.Changed:
+		s += " (already in effect)"
+	}
+	if rec.GitOps != "" {
+		s += "; GitOps owner " + rec.GitOps + " may revert it"
+	}
+	return s
+}
+
+func (e *Engine) append(ctx context.Context, id int64, typ incident.EntryType, text string, data any) (incident.Entry, error) {
+	ent := incident.Entry{Time: time.Now().UTC(), Type: typ, Actor: actor, Summary: text}
+	if data != nil {
+		b, err := json.Marshal(data)
+		if err != nil {
+			return ent, fmt.Errorf("encode %s entry: %w", typ, err)
+		}
+		ent.Data = b
+	}
+	out, err := e.opts.Store.Append(ctx, id, ent)
+	if err != nil {
+		return out, fmt.Errorf("append %s entry: %w", typ, err)
+	}
+	return out, nil
+}
+
+// decisionOnce records d unless the same decision is already recorded.
+func (e *Engine) decisionOnce(ctx context.Context, id int64, d Decision) error {
+	fresh, err := e.opts.Store.Once(ctx, fmt.Sprintf("decision/%d/%s", id, d.Reason))
+	if err != nil || !fresh {
+		return err
+	}
+	_, err = e.append(ctx, id, incident.EntryDecision, d.Reason, d)
+	return err
+}
+
+// transition moves the incident to `to` when it is not there already.
+func (e *Engine) transition(ctx context.Context, id int64, to incident.State, why string) (*incident.Incident, error) {
+	inc, err := e.opts.Store.Get(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("get incident: %w", err)
+	}
+	if inc.State == to {
+		return inc, nil
+	}
+	inc, err = e.opts.Store.Transition(ctx, id, to, incident.Entry{Time: time.Now().UTC(), Type: incident.EntryState, Actor: actor, Summary: why})
+	if err != nil {
+		return nil, fmt.Errorf("move incident to %s: %w", to, err)
+	}
+	return inc, nil
+}
+
+func (e *Engine) fail(ctx context.Context, id int64, why string) error {
+	inc, err := e.transition(ctx, id, incident.StateFailed, why)
+	if err != nil {
+		return err
+	}
+	e.notify(notify.Failed, inc, why)
+	return nil
+}
+
+func (e *Engine) notify(k notify.Kind, inc *incident.Incident, detail string) {
+	if e.opts.Notify != nil && inc != nil {
+		e.opts.Notify.Enqueue(notify.Message{Kind: k, Incident: *inc, Detail: detail})
+	}
+}
+
+// validate gathers the facts, or says why quell must not act.
+func (e *Engine) validate(ctx context.Context, inc *incident.Incident, a incident.Alert, timeline []incident.Entry) (Facts, string, error) {
+	f := Facts{Target: a.Target, Severity: inc.Severity, Rule: a.Rule}
+	if a.Target.Kind == incident.TargetNode || a.Target.Kind == incident.TargetCluster {
+		return f, "", nil
+	}
+	if slices.Contains(e.opts.Protected, a.Target.Namespace) {
+		return f, "namespace " + a.Target.Namespace + " is protected", nil
+	}
+	if a.Target.Pod == "" {
+		return f, "the alert names no pod", nil
+	}
+	pod, err := e.opts.Client.CoreV1().Pods(a.Target.Namespace).Get(ctx, a.Target.Pod, metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+	case err != nil:
+		return f, "", fmt.Errorf("get pod: %w", err)
+	case pod.Labels[LabelProtected] == "true":
+		return f, "pod " + a.Target.Namespace + "/" + a.Target.Pod + " is labelled " + LabelProtected + "=true", nil
+	}
+	chain, err := e.opts.Resolver.Resolve(ctx, a.Target.Namespace, a.Target.Pod)
+	if apierrors.IsNotFound(err) {
+		return f, "pod " + a.Target.Namespace + "/" + a.Target.Pod + " no longer exists and its owner is unknown", nil
+	}
+	if err != nil {
+		return f, "", err
+	}
+	if protected, err := e.workloadProtected(ctx, chain.Namespace, chain.Top()); err != nil {
+		return f, "", err
+	} else if protected {
+		return f, chain.Top().Kind + " " + chain.Namespace + "/" + chain.Top().Name + " is labelled " + LabelProtected + "=true", nil
+	}
+	f.Chain = &chain
+	f.Terminated, f.Pods = history(timeline, a.Target.Pod)
+	if _, err := e.appendOnce(ctx, inc.ID, "enrich/"+chain.Pod().UID, incident.EntryEnrichment, "owner chain: "+chainText(chain), chain); err != nil {
+		return f, "", err
+	}
+	return f, "", nil
+}
+
+func (e *Engine) appendOnce(ctx context.Context, id int64, key string, typ incident.EntryType, text string, data any) (bool, error) {
+	fresh, err := e.opts.Store.Once(ctx, fmt.Sprintf("entry/%d/%s", id, key))
+	if err != nil || !fresh {
+		return false, err
+	}
+	_, err = e.append(ctx, id, typ, text, data)
+	return err == nil, err
+}
