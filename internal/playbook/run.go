@@ -174,6 +174,13 @@ func result(err error) string {
 
 func summary(rec respond.Record) string {
 	s := rec.Action + " " + rec.Object.String()
+	if rec.Action == respond.ActionEvidence {
+		var bytes int
+		for _, it := range rec.Evidence {
+			bytes += it.Size
+		}
+		return fmt.Sprintf("%s: %d items, %d bytes, SHA-256 digests recorded", s, len(rec.Evidence), bytes)
+	}
 	switch {
 	case rec.DryRun:
 		s += " (dry run: nothing persisted)"
@@ -202,9 +209,14 @@ func (e *Engine) append(ctx context.Context, id int64, typ incident.EntryType, t
 	return out, nil
 }
 
-// decisionOnce records d unless the same decision is already recorded.
+// decisionOnce records d unless the same decision is already recorded: the
+// same actions (whatever alert led to them), or the same reason for none.
 func (e *Engine) decisionOnce(ctx context.Context, id int64, d Decision) error {
-	fresh, err := e.opts.Store.Once(ctx, fmt.Sprintf("decision/%d/%s", id, d.Reason))
+	key := d.Reason
+	if len(d.Actions) > 0 {
+		key = fmt.Sprintf("act:%s:%v", strings.Join(d.Actions, ","), d.Escalated)
+	}
+	fresh, err := e.opts.Store.Once(ctx, fmt.Sprintf("decision/%d/%s", id, key))
 	if err != nil || !fresh {
 		return err
 	}
