@@ -12,6 +12,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/ptr"
 
@@ -220,9 +221,8 @@ func TestNoActionWhereQuellMustNotAct(t *testing.T) {
 	e := setup(t, config.ModeEnforce)
 	pods := e.deployment(t, "keep", 1)
 	// A protected workload.
-	d, _ := e.cs.AppsV1().Deployments(e.ns).Get(t.Context(), "keep", metav1.GetOptions{})
-	d.Labels = map[string]string{playbook.LabelProtected: "true"}
-	if _, err := e.cs.AppsV1().Deployments(e.ns).Update(t.Context(), d, metav1.UpdateOptions{}); err != nil {
+	patch := []byte(`{"metadata":{"labels":{"` + playbook.LabelProtected + `":"true"}}}`)
+	if _, err := e.cs.AppsV1().Deployments(e.ns).Patch(t.Context(), "keep", types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	id := e.alert(t, e.ns, pods[0].Name, "Known Cryptominer Process Executed", "Critical")
