@@ -5,7 +5,7 @@ VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo de
 LDFLAGS   := -X main.version=$(VERSION)
 DEMO_FLAGS ?=
 
-.PHONY: help build k8s demo test test-short vet fuzz bench clean FORCE
+.PHONY: help build k8s demo test test-short vet generate fuzz bench clean FORCE
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -20,6 +20,9 @@ k8s: $(BIN) ## build (once, cached) the local control-plane binaries
 
 demo: k8s ## run quell's story on a real local control plane (DEMO_FLAGS=--exit to finish on its own)
 	$(BIN) dev demo $(DEMO_FLAGS)
+
+generate: ## regenerate the committed eBPF objects (needs clang, llvm, libbpf-dev)
+	$(GO) generate ./internal/sensor/bpf
 
 vet: ## go vet
 	$(GO) vet ./...

@@ -96,6 +96,7 @@ func commands() []command {
 	return []command{
 		{"version", "print the version", runVersion},
 		{"rules", "check rules files and replay events through them (rules lint|test)", runRules},
+		{"sensor", "run the eBPF node sensor: process and connect events, rules, alerts", runSensor},
 		{"server", "run the server: ingest, incidents, API, metrics", runServer},
 		{"incidents", "list, show and resolve incidents on a server", runIncidents},
 		{"dev", "local development: a real control plane (dev cluster up|down) and the demo", runDev},
