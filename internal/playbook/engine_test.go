@@ -35,7 +35,7 @@ type env struct {
 }
 
 // setup starts an engine in mode over a fresh namespace and store.
-func setup(t *testing.T, mode string) *env {
+func setup(t testing.TB, mode string) *env {
 	t.Helper()
 	c := testenv.Cluster(t)
 	cs, err := kubernetes.NewForConfig(c.RESTConfig(devcluster.AdminUser))
@@ -63,7 +63,7 @@ func setup(t *testing.T, mode string) *env {
 	return &env{cs: cs, store: store, eng: eng, ns: ns}
 }
 
-func (e *env) deployment(t *testing.T, name string, replicas int32) []corev1.Pod {
+func (e *env) deployment(t testing.TB, name string, replicas int32) []corev1.Pod {
 	t.Helper()
 	labels := map[string]string{"app": name}
 	_, err := e.cs.AppsV1().Deployments(e.ns).Create(t.Context(), &appsv1.Deployment{
@@ -79,7 +79,7 @@ func (e *env) deployment(t *testing.T, name string, replicas int32) []corev1.Pod
 }
 
 // pods waits for exactly n pods matching selector.
-func (e *env) pods(t *testing.T, selector string, n int) []corev1.Pod {
+func (e *env) pods(t testing.TB, selector string, n int) []corev1.Pod {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
@@ -104,7 +104,7 @@ func (e *env) pods(t *testing.T, selector string, n int) []corev1.Pod {
 }
 
 // alert stores an alert about pod and hands it to the engine.
-func (e *env) alert(t *testing.T, ns, pod, rule, priority string) int64 {
+func (e *env) alert(t testing.TB, ns, pod, rule, priority string) int64 {
 	t.Helper()
 	a := incident.Alert{Source: "test", Rule: rule, Priority: priority, Time: time.Now(), Output: rule + " in " + pod,
 		Target: incident.Target{Cluster: "test", Kind: incident.TargetPod, Namespace: ns, Name: pod, Pod: pod}}
