@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
+	"log/slog"
 	"path/filepath"
 
 	"quell.dev/quell/internal/config"
@@ -25,26 +27,35 @@ func runDev(ctx context.Context, c *cli, args []string) error {
 	return &exitError{code: 2, err: errUsageShown}
 }
 
-// binaryOptions are the control-plane build options every dev command takes.
-func binaryOptions(cfg *config.Config) devcluster.BuildOptions {
-	return devcluster.BuildOptions{BinDir: cfg.Dev.K8sBinDir, InstallEtcd: true}
+// devFlagSet is a dev subcommand's flag set with the binary cache flag.
+func (c *cli) devFlagSet(name string) (*flag.FlagSet, *globalFlags) {
+	fs, g := c.flagSet(name)
+	g.configFlag(fs, "k8s-bin-dir", "dev.k8s_bin_dir", "cache of the built control-plane binaries")
+	return fs, g
 }
 
-func runClusterUp(ctx context.Context, c *cli, args []string) error {
-	fs, g := c.flagSet("dev cluster up")
-	dir := fs.String("dir", ".quell/cluster", "state directory of the cluster")
-	webhook := fs.String("audit-webhook", "", "send the API server's audit events to this URL")
-	webhookToken := fs.String("audit-webhook-token", "", "bearer token the audit webhook sends")
-	g.configFlag(fs, "k8s-bin-dir", "dev.k8s_bin_dir", "cache of the built control-plane binaries")
+// devLoad parses args, loads the config and returns the control-plane build
+// options every dev command takes.
+func (c *cli) devLoad(fs *flag.FlagSet, g *globalFlags, args []string) (*config.Config, *slog.Logger, devcluster.BuildOptions, error) {
 	if err := parse(fs, args); err != nil {
-		return err
+		return nil, nil, devcluster.BuildOptions{}, err
 	}
 	cfg, log, err := c.load(g)
 	if err != nil {
+		return nil, nil, devcluster.BuildOptions{}, err
+	}
+	return cfg, log, devcluster.BuildOptions{BinDir: cfg.Dev.K8sBinDir, InstallEtcd: true, Log: log}, nil
+}
+
+func runClusterUp(ctx context.Context, c *cli, args []string) error {
+	fs, g := c.devFlagSet("dev cluster up")
+	dir := fs.String("dir", ".quell/cluster", "state directory of the cluster")
+	webhook := fs.String("audit-webhook", "", "send the API server's audit events to this URL")
+	webhookToken := fs.String("audit-webhook-token", "", "bearer token the audit webhook sends")
+	_, log, bo, err := c.devLoad(fs, g, args)
+	if err != nil {
 		return err
 	}
-	bo := binaryOptions(cfg)
-	bo.Log = log
 	bins, err := devcluster.EnsureBinaries(ctx, bo)
 	if err != nil {
 		return err
@@ -77,34 +88,22 @@ func runClusterDown(ctx context.Context, c *cli, args []string) error {
 }
 
 func runDemo(ctx context.Context, c *cli, args []string) error {
-	fs, g := c.flagSet("dev demo")
+	fs, g := c.devFlagSet("dev demo")
 	exit := fs.Bool("exit", false, "finish and tear down instead of waiting for Ctrl-C")
 	dir := fs.String("dir", ".quell/demo", "state directory of the demo")
-	g.configFlag(fs, "k8s-bin-dir", "dev.k8s_bin_dir", "cache of the built control-plane binaries")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	cfg, log, err := c.load(g)
+	_, log, bo, err := c.devLoad(fs, g, args)
 	if err != nil {
 		return err
 	}
-	bo := binaryOptions(cfg)
-	bo.Log = log
 	return demo.Run(ctx, demo.Options{Dir: *dir, Build: bo, Exit: *exit, Out: c.stdout, Log: log})
 }
 
 func runBinaries(ctx context.Context, c *cli, args []string) error {
-	fs, g := c.flagSet("dev binaries")
-	g.configFlag(fs, "k8s-bin-dir", "dev.k8s_bin_dir", "cache of the built control-plane binaries")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	cfg, log, err := c.load(g)
+	fs, g := c.devFlagSet("dev binaries")
+	_, _, bo, err := c.devLoad(fs, g, args)
 	if err != nil {
 		return err
 	}
-	bo := binaryOptions(cfg)
-	bo.Log = log
 	b, err := devcluster.EnsureBinaries(ctx, bo)
 	if err != nil {
 		return err

@@ -110,46 +110,43 @@ func storeError(err error, id int64) error {
 	return err
 }
 
-func (s *Server) handleGetIncident(w http.ResponseWriter, r *http.Request) {
+// view reads an incident and its timeline.
+func (s *Server) view(r *http.Request) (incidentView, int64, error) {
 	id, err := incidentID(r)
 	if err != nil {
-		writeError(w, err)
-		return
+		return incidentView{}, 0, err
 	}
 	inc, err := s.opts.Store.Get(r.Context(), id)
 	if err != nil {
-		writeError(w, storeError(err, id))
-		return
+		return incidentView{}, id, storeError(err, id)
 	}
 	tl, err := s.opts.Store.Timeline(r.Context(), id)
 	if err != nil {
-		writeError(w, storeError(err, id))
-		return
+		return incidentView{}, id, storeError(err, id)
 	}
 	if tl == nil {
 		tl = []incident.Entry{}
 	}
-	writeJSON(w, http.StatusOK, incidentView{Incident: inc, Timeline: tl})
+	return incidentView{Incident: inc, Timeline: tl}, id, nil
 }
 
-func (s *Server) handleExport(w http.ResponseWriter, r *http.Request) {
-	id, err := incidentID(r)
+func (s *Server) handleGetIncident(w http.ResponseWriter, r *http.Request) {
+	v, _, err := s.view(r)
 	if err != nil {
 		writeError(w, err)
 		return
 	}
-	inc, err := s.opts.Store.Get(r.Context(), id)
+	writeJSON(w, http.StatusOK, v)
+}
+
+func (s *Server) handleExport(w http.ResponseWriter, r *http.Request) {
+	v, id, err := s.view(r)
 	if err != nil {
-		writeError(w, storeError(err, id))
-		return
-	}
-	tl, err := s.opts.Store.Timeline(r.Context(), id)
-	if err != nil {
-		writeError(w, storeError(err, id))
+		writeError(w, err)
 		return
 	}
 	w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="quell-incident-%d.json"`, id))
-	writeJSON(w, http.StatusOK, incidentView{Incident: inc, Timeline: tl})
+	writeJSON(w, http.StatusOK, v)
 }
 
 type noteRequest struct {
