@@ -274,6 +274,9 @@ type Store interface {
 	// Once records key and reports whether it was new: the idempotency
 	// primitive for audit redelivery and response actions.
 	Once(ctx context.Context, key string) (bool, error)
+	// CountByState counts the incidents in each state (states with none
+	// are absent).
+	CountByState(ctx context.Context) (map[State]int, error)
 	// DeleteBefore removes final incidents last seen before t (retention).
 	DeleteBefore(ctx context.Context, t time.Time) (int, error)
 	Close() error

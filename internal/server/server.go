@@ -95,6 +95,7 @@ func New(opts Options) (*Server, error) {
 	}
 	s := &Server{opts: opts, log: opts.Log, reg: opts.Registry, ready: make(chan struct{}), addr: make(chan net.Addr, 1)}
 	s.metrics = newMetrics(opts.Registry)
+	opts.Registry.MustRegister(newStateCollector(opts.Store))
 	s.auditSeen = newSeenSet(10*time.Minute, 100_000)
 	s.batcher = newBatcher(opts.Store, opts.Window, 4096, 1000, opts.Log)
 	s.batcher.onCommit = s.committed

@@ -327,6 +327,8 @@ func TestMetricsCountAlerts(t *testing.T) {
 	for _, want := range []string{
 		`quell_alerts_received_total{priority="Notice",rule="Launch Suspicious Network Tool in Container",source="falco"} 1`,
 		`quell_incidents_opened_total 1`,
+		`quell_incidents{state="open"} 1`,
+		`quell_incidents{state="contained"} 0`,
 		`quell_ingest_duration_seconds_count{endpoint="falco"} 1`,
 	} {
 		if !strings.Contains(string(data), want) {

@@ -40,6 +40,7 @@ func Run(t *testing.T, open func(t *testing.T) incident.Store) {
 		{"ListFilters", testListFilters},
 		{"ListPagination", testListPagination},
 		{"Once", testOnce},
+		{"CountByState", testCountByState},
 		{"DeleteBefore", testDeleteBefore},
 		{"ConcurrentIngest", testConcurrentIngest},
 		{"Durability", testDurability},
