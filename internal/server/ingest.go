@@ -191,14 +191,29 @@ func (s *Server) reject(w http.ResponseWriter, err error) {
 func (s *Server) committed(alerts []incident.Alert, results []incident.IngestResult, took time.Duration) {
 	s.metrics.commitLatency.Observe(took.Seconds())
 	s.metrics.commitSize.Observe(float64(len(alerts)))
-	for i, a := range alerts {
-		s.metrics.alerts.WithLabelValues(a.Source, a.Rule, a.Priority).Inc()
+	// Count per label set first: a commit holds many alerts of few rules,
+	// and each series lookup hashes its labels.
+	type labels struct{ source, rule, priority string }
+	counts := make(map[labels]int, 8)
+	var dedups, opened int
+	for i := range alerts {
+		a := &alerts[i]
+		counts[labels{a.Source, a.Rule, a.Priority}]++
 		if results[i].Deduplicated {
-			s.metrics.deduplicated.Inc()
+			dedups++
 		}
 		if results[i].NewIncident {
-			s.metrics.incidents.Inc()
+			opened++
 		}
+	}
+	for l, n := range counts {
+		s.metrics.alerts.WithLabelValues(l.source, l.rule, l.priority).Add(float64(n))
+	}
+	if dedups > 0 {
+		s.metrics.deduplicated.Add(float64(dedups))
+	}
+	if opened > 0 {
+		s.metrics.incidents.Add(float64(opened))
 	}
 	for _, sink := range s.opts.Sinks {
 		sink.Committed(alerts, results)

@@ -40,7 +40,10 @@ type batchInc struct {
 	dedups   int
 	first    int64
 	last     int64
-	hashes   map[dedupHash]bool // dedup keys recorded in this batch
+	hashes   map[dedupHash]struct{} // dedup keys recorded in this batch
+	// known are the dedup keys recorded before this batch, when all are
+	// known (SQLite's head cache); nil means ask the database.
+	known map[dedupHash]struct{}
 }
 
 // matches reports whether an alert at at falls within win of the span.
@@ -99,8 +102,15 @@ func (s *Store) Ingest(ctx context.Context, alerts []incident.Alert, window time
 	// correlates them; insertEntries waits for the result.
 	enc := encodeAlerts(alerts, now)
 	defer enc.wait()
-	err = s.inTx(ctx, func(tx *sql.Tx) error {
-		return s.ingest(ctx, tx, alerts, ps, enc, window.Nanoseconds(), nowN)
+	var b *batch
+	err = s.writeTx(ctx, func(tx *sql.Tx) error {
+		var err error
+		b, err = s.ingest(ctx, tx, alerts, ps, enc, window.Nanoseconds(), nowN)
+		return err
+	}, func() {
+		if s.cache != nil {
+			s.cache.update(b)
+		}
 	})
 	if err != nil {
 		return nil, fmt.Errorf("ingest: %w", err)
@@ -143,22 +153,27 @@ func (b *batch) exec(ctx context.Context, st *sql.Stmt, full, query string, args
 	return b.tx.ExecContext(ctx, query, args...)
 }
 
-func (s *Store) ingest(ctx context.Context, tx *sql.Tx, alerts []incident.Alert, ps []pendingAlert, enc *encoding, win, now int64) error {
+func (s *Store) ingest(ctx context.Context, tx *sql.Tx, alerts []incident.Alert, ps []pendingAlert, enc *encoding, win, now int64) (*batch, error) {
 	if s.dialect == postgres {
 		if err := lockKeys(ctx, tx, s.q.lockKeys, ps); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	b := &batch{s: s, tx: tx, win: win,
 		heads: map[string]*batchInc{}, byKey: map[string][]*batchInc{}, byID: map[int64]*batchInc{},
 		txStmts: map[*sql.Stmt]*sql.Stmt{}}
+	if s.cache != nil {
+		if err := s.cache.check(ctx, b.stmt(ctx, s.stmts.dataVersion)); err != nil {
+			return nil, err
+		}
+	}
 
 	// Assign every alert to an incident, in order.
 	for i := range ps {
 		p, a := &ps[i], &alerts[i]
 		inc, err := b.find(ctx, p)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if inc == nil {
 			inc = b.open(a, p)
@@ -166,15 +181,19 @@ func (s *Store) ingest(ctx context.Context, tx *sql.Tx, alerts []incident.Alert,
 		}
 		p.inc = inc
 		inc.add(a, p.at)
-		if inc.hashes[p.hash] {
+		_, dup := inc.hashes[p.hash]
+		if !dup && inc.known != nil {
+			_, dup = inc.known[p.hash]
+		}
+		if dup {
 			p.dup = true
 		} else {
-			inc.hashes[p.hash] = true
+			inc.hashes[p.hash] = struct{}{}
 		}
 	}
 
 	if err := b.dedupStored(ctx, ps); err != nil {
-		return err
+		return nil, err
 	}
 	for i := range ps {
 		if ps[i].dup {
@@ -184,19 +203,19 @@ func (s *Store) ingest(ctx context.Context, tx *sql.Tx, alerts []incident.Alert,
 		}
 	}
 	if err := b.insertIncidents(ctx, now); err != nil {
-		return err
+		return nil, err
 	}
 	if err := b.insertNewDedup(ctx, ps); err != nil {
-		return err
+		return nil, err
 	}
 	data, err := enc.wait()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if err := b.insertEntries(ctx, alerts, ps, data); err != nil {
-		return err
+		return nil, err
 	}
-	return b.updateStored(ctx, now)
+	return b, b.updateStored(ctx, now)
 }
 
 // lockKeys takes PostgreSQL advisory locks on the batch's target keys, in
@@ -221,7 +240,7 @@ func (b *batch) find(ctx context.Context, p *pendingAlert) (*batchInc, error) {
 	head, seen := b.heads[p.key]
 	if !seen {
 		var err error
-		head, err = b.load(ctx, b.s.stmts.head, p.key)
+		head, err = b.loadHead(ctx, p.key)
 		if err != nil {
 			return nil, err
 		}
@@ -252,6 +271,47 @@ func (b *batch) find(ctx context.Context, p *pendingAlert) (*batchInc, error) {
 	return best, nil
 }
 
+// loadHead returns the newest non-final incident of key, from the head
+// cache if it has the key, else from the database (with its dedup keys,
+// for the cache, unless there are too many).
+func (b *batch) loadHead(ctx context.Context, key string) (*batchInc, error) {
+	c := b.s.cache
+	if c == nil {
+		return b.load(ctx, b.s.stmts.head, key)
+	}
+	if h, ok := c.heads[key]; ok {
+		inc := &batchInc{id: h.id, rank: h.id, key: key, severity: incident.Severity(h.severity),
+			rules: slices.Clone(h.rules), oldRules: len(h.rules), alerts: h.alerts, dedups: h.dedups,
+			first: h.first, last: h.last, hashes: map[dedupHash]struct{}{}, known: h.hashes}
+		b.byID[inc.id] = inc
+		b.byKey[key] = append(b.byKey[key], inc)
+		b.stored = append(b.stored, inc)
+		return inc, nil
+	}
+	inc, err := b.load(ctx, b.s.stmts.head, key)
+	if err != nil || inc == nil || inc.known != nil || inc.alerts > maxHeadHashes {
+		return inc, err
+	}
+	rows, err := b.stmt(ctx, b.s.stmts.dedupHashes).QueryContext(ctx, inc.id)
+	if err != nil {
+		return nil, fmt.Errorf("read dedup keys of incident %d: %w", inc.id, err)
+	}
+	defer rows.Close()
+	known := make(map[dedupHash]struct{}, inc.alerts)
+	for rows.Next() {
+		var h int64
+		if err := rows.Scan(&h); err != nil {
+			return nil, fmt.Errorf("read dedup keys of incident %d: %w", inc.id, err)
+		}
+		known[dedupHash(h)] = struct{}{}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read dedup keys of incident %d: %w", inc.id, err)
+	}
+	inc.known = known
+	return inc, nil
+}
+
 // load reads one incident for Ingest, reusing the batch's copy if it has
 // one. It returns nil, nil when there is none.
 func (b *batch) load(ctx context.Context, st *sql.Stmt, args ...any) (*batchInc, error) {
@@ -280,7 +340,7 @@ func (b *batch) load(ctx context.Context, st *sql.Stmt, args ...any) (*batchInc,
 	inc.oldRules = len(inc.rules)
 	inc.rank = inc.id
 	inc.key, _ = args[0].(string)
-	inc.hashes = map[dedupHash]bool{}
+	inc.hashes = map[dedupHash]struct{}{}
 	b.byID[inc.id] = &inc
 	b.byKey[inc.key] = append(b.byKey[inc.key], &inc)
 	b.stored = append(b.stored, &inc)
@@ -298,7 +358,7 @@ func (b *batch) open(a *incident.Alert, p *pendingAlert) *batchInc {
 		severity: incident.SeverityForPriority(a.Priority),
 		first:    p.at,
 		last:     p.at,
-		hashes:   map[dedupHash]bool{},
+		hashes:   map[dedupHash]struct{}{},
 	}
 	b.created = append(b.created, inc)
 	b.heads[p.key] = inc
@@ -307,11 +367,12 @@ func (b *batch) open(a *incident.Alert, p *pendingAlert) *batchInc {
 }
 
 // dedupStored records the dedup keys of alerts joining stored incidents
-// and marks the alerts whose key was recorded before as duplicates.
+// whose recorded keys are not known in memory, and marks the alerts whose
+// key was recorded before as duplicates.
 func (b *batch) dedupStored(ctx context.Context, ps []pendingAlert) error {
 	var todo []*pendingAlert
 	for i := range ps {
-		if !ps[i].dup && !ps[i].inc.isNew {
+		if !ps[i].dup && !ps[i].inc.isNew && ps[i].inc.known == nil {
 			todo = append(todo, &ps[i])
 		}
 	}
@@ -392,11 +453,12 @@ func (b *batch) insertRules(ctx context.Context, inc *batchInc) error {
 }
 
 // insertNewDedup records the dedup keys of alerts that opened or joined
-// incidents new in this batch.
+// incidents new in this batch, or joined incidents whose recorded keys are
+// all known in memory (so these keys are known to be new).
 func (b *batch) insertNewDedup(ctx context.Context, ps []pendingAlert) error {
 	var todo []*pendingAlert
 	for i := range ps {
-		if !ps[i].dup && ps[i].inc.isNew {
+		if !ps[i].dup && (ps[i].inc.isNew || ps[i].inc.known != nil) {
 			todo = append(todo, &ps[i])
 		}
 	}
@@ -438,6 +500,9 @@ func (b *batch) insertEntries(ctx context.Context, alerts []incident.Alert, ps [
 
 // updateStored writes back the stored incidents alerts joined.
 func (b *batch) updateStored(ctx context.Context, now int64) error {
+	if b.s.dialect == sqlite {
+		return b.updateStoredMulti(ctx, now)
+	}
 	for _, inc := range b.stored {
 		if !inc.touched {
 			continue
@@ -471,4 +536,35 @@ func satAdd(a, d int64) int64 {
 		return math.MinInt64
 	}
 	return a + d
+}
+
+// updateStoredMulti is updateStored in multi-row UPDATEs (SQLite).
+func (b *batch) updateStoredMulti(ctx context.Context, now int64) error {
+	var todo []*batchInc
+	for _, inc := range b.stored {
+		if inc.touched {
+			todo = append(todo, inc)
+		}
+	}
+	for chunk := range slices.Chunk(todo, updateChunk) {
+		args := make([]any, 0, 1+7*len(chunk))
+		args = append(args, now)
+		for _, inc := range chunk {
+			rules, err := json.Marshal(inc.rules)
+			if err != nil {
+				return fmt.Errorf("update incident %d: encode rules: %w", inc.id, err)
+			}
+			args = append(args, inc.id, int64(inc.severity), string(rules), inc.alerts, inc.dedups, inc.first, inc.last)
+		}
+		q := chunkQuery(b.s.dialect, len(chunk), updateChunk, b.s.q.updateFull, updateIncidents)
+		if _, err := b.exec(ctx, b.s.stmts.updateFull, b.s.q.updateFull, q, args...); err != nil {
+			return fmt.Errorf("update incidents: %w", err)
+		}
+	}
+	for _, inc := range todo {
+		if err := b.insertRules(ctx, inc); err != nil {
+			return err
+		}
+	}
+	return nil
 }

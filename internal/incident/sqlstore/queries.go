@@ -9,8 +9,9 @@ const openStates = "('open', 'acting', 'contained', 'failed')"
 // Rows per multi-row INSERT in Ingest; well under both databases' limits
 // on bound parameters.
 const (
-	entryChunk = 100
-	dedupChunk = 200
+	entryChunk  = 100
+	dedupChunk  = 200
+	updateChunk = 100
 )
 
 // queries are the fixed statements of a Store, in the dialect's placeholder
@@ -22,6 +23,7 @@ type queries struct {
 	head, windowed, insertIncident, updateIncident string
 	insertRule, lockKeys                           string
 	entryFull, dedupFull, dedupNewFull             string
+	dedupHashes, updateFull                        string
 
 	// Writes.
 	lockIncident, setState, touch, insertEntry string
@@ -54,6 +56,8 @@ func newQueries(d dialect) queries {
 		entryFull:    insertEntries(entryChunk),
 		dedupFull:    insertDedup(dedupChunk, true),
 		dedupNewFull: insertDedup(dedupChunk, false),
+		dedupHashes:  "SELECT hash FROM dedup_keys WHERE incident_id = ?",
+		updateFull:   updateIncidents(updateChunk),
 
 		lockIncident: "SELECT state FROM incidents WHERE id = ?" + forUpdate,
 		setState:     "UPDATE incidents SET state = ?, updated_at = ? WHERE id = ?",
@@ -70,7 +74,7 @@ func newQueries(d dialect) queries {
 	}
 	for _, p := range []*string{
 		&q.get, &q.exists, &q.timeline, &q.head, &q.windowed, &q.insertIncident, &q.updateIncident,
-		&q.insertRule, &q.lockKeys, &q.entryFull, &q.dedupFull, &q.dedupNewFull,
+		&q.insertRule, &q.lockKeys, &q.entryFull, &q.dedupFull, &q.dedupNewFull, &q.dedupHashes, &q.updateFull,
 		&q.lockIncident, &q.setState, &q.touch, &q.insertEntry, &q.once, &q.deleteOnce,
 	} {
 		*p = rebind(d, *p)
@@ -97,6 +101,16 @@ func insertDedup(n int, returning bool) string {
 		q += " RETURNING incident_id, hash"
 	}
 	return q
+}
+
+// updateIncidents is an UPDATE of n incidents' Ingest columns (SQLite
+// only: PostgreSQL would need casts on the VALUES). Its first parameter is
+// updated_at, then per incident: id, severity, rules, alert_count,
+// dedup_count, first_seen, last_seen.
+func updateIncidents(n int) string {
+	return "UPDATE incidents SET severity = v.column2, rules = v.column3, alert_count = v.column4," +
+		" dedup_count = v.column5, first_seen = v.column6, last_seen = v.column7, updated_at = ?" +
+		" FROM (VALUES " + values(n, 7) + ") AS v WHERE incidents.id = v.column1"
 }
 
 // values is n groups of cols placeholders.

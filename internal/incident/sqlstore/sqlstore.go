@@ -24,6 +24,19 @@
 // processes) never open two incidents for the same target, and row locks
 // order Ingest with Transition.
 //
+// Head cache (SQLite only): a Store remembers, per target key, the newest
+// non-final incident as it last wrote it (the columns Ingest reads and the
+// dedup hashes of its recorded alerts, within fixed bounds), so Ingest
+// needs no lookup per key and no dedup round trip for alerts joining such
+// an incident. This assumes the Store is the database's only writer, which
+// is how quell runs SQLite (one server process). Transition and
+// DeleteBefore invalidate it; a write by any other connection (another
+// process, or another Store on the same file) changes SQLite's
+// data_version, which Ingest checks inside every transaction and which
+// empties the cache, so a second writer costs speed, not correctness. The
+// cache changes only after a commit, and a failed transaction empties it.
+// PostgreSQL is never cached: several servers may share one database.
+//
 // Correlation: an alert joins the newest non-final incident with its target
 // key whose span [FirstSeen-window, LastSeen+window] contains the alert's
 // time (so alerts arriving slightly out of order still join); otherwise it
@@ -47,6 +60,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -81,6 +95,10 @@ type Store struct {
 	stmts   stmts
 	ckpt    *checkpointer // SQLite file databases only
 	now     func() time.Time
+	// wmu serializes SQLite write transactions with the head cache
+	// updates that follow their commits; PostgreSQL uses neither.
+	wmu   sync.Mutex
+	cache *headCache // SQLite only
 }
 
 // stmts are the hot statements of Ingest, prepared once on the writer.
@@ -89,7 +107,8 @@ type Store struct {
 // connection by itself).
 type stmts struct {
 	head, windowed, insertIncident, updateIncident, insertRule *sql.Stmt
-	entryFull, dedupFull, dedupNewFull                         *sql.Stmt
+	entryFull, dedupFull, dedupNewFull, dedupHashes            *sql.Stmt
+	updateFull, dataVersion                                    *sql.Stmt // SQLite only
 }
 
 func (s *Store) prepare(ctx context.Context) error {
@@ -105,7 +124,13 @@ func (s *Store) prepare(ctx context.Context) error {
 		{&s.stmts.entryFull, s.q.entryFull},
 		{&s.stmts.dedupFull, s.q.dedupFull},
 		{&s.stmts.dedupNewFull, s.q.dedupNewFull},
+		{&s.stmts.dedupHashes, s.q.dedupHashes},
+		{&s.stmts.updateFull, s.q.updateFull},
+		{&s.stmts.dataVersion, "PRAGMA data_version"},
 	} {
+		if (p.st == &s.stmts.updateFull || p.st == &s.stmts.dataVersion) && s.dialect != sqlite {
+			continue
+		}
 		st, err := s.w.PrepareContext(ctx, p.q)
 		if err != nil {
 			return fmt.Errorf("prepare %q: %w", p.q, err)
@@ -161,7 +186,7 @@ func openSQLite(path string) (*Store, error) {
 	if strings.ContainsAny(path, "?#") {
 		return nil, fmt.Errorf("sqlite path %q: '?' and '#' are not allowed", path)
 	}
-	s := &Store{dialect: sqlite, q: newQueries(sqlite), now: time.Now}
+	s := &Store{dialect: sqlite, q: newQueries(sqlite), now: time.Now, cache: newHeadCache()}
 	if path == ":memory:" {
 		// One connection: every new connection to :memory: is a new,
 		// empty database.
@@ -234,7 +259,7 @@ func redact(dsn string) string {
 func (s *Store) Close() error {
 	var err error
 	for _, st := range []*sql.Stmt{s.stmts.head, s.stmts.windowed, s.stmts.insertIncident, s.stmts.updateIncident,
-		s.stmts.insertRule, s.stmts.entryFull, s.stmts.dedupFull, s.stmts.dedupNewFull} {
+		s.stmts.insertRule, s.stmts.entryFull, s.stmts.dedupFull, s.stmts.dedupNewFull, s.stmts.dedupHashes, s.stmts.updateFull, s.stmts.dataVersion} {
 		if st != nil {
 			err = errors.Join(err, st.Close())
 		}
@@ -270,16 +295,33 @@ func rebind(d dialect, q string) string {
 
 // inTx runs f in a write transaction and commits it.
 func (s *Store) inTx(ctx context.Context, f func(tx *sql.Tx) error) error {
+	return s.writeTx(ctx, f, nil)
+}
+
+// writeTx runs f in a write transaction, commits it and then runs
+// committed, if not nil. With SQLite it holds wmu throughout, so that
+// committed sees the head cache in commit order; a failed transaction
+// drops the head cache, as the database may or may not hold its writes.
+func (s *Store) writeTx(ctx context.Context, f func(tx *sql.Tx) error, committed func()) error {
+	if s.cache != nil {
+		s.wmu.Lock()
+		defer s.wmu.Unlock()
+	}
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
 	if err := f(tx); err != nil {
 		tx.Rollback()
+		s.cache.clear()
 		return err
 	}
 	if err := tx.Commit(); err != nil {
+		s.cache.clear()
 		return fmt.Errorf("commit: %w", err)
+	}
+	if committed != nil {
+		committed()
 	}
 	s.ckpt.written()
 	return nil

@@ -54,7 +54,7 @@ func (s *Store) Transition(ctx context.Context, id int64, to incident.State, e i
 		return nil, fmt.Errorf("transition incident %d: %w", id, err)
 	}
 	var out *incident.Incident
-	err = s.inTx(ctx, func(tx *sql.Tx) error {
+	err = s.writeTx(ctx, func(tx *sql.Tx) error {
 		from, err := s.lock(ctx, tx, id)
 		if err != nil {
 			return err
@@ -73,6 +73,9 @@ func (s *Store) Transition(ctx context.Context, id int64, to incident.State, e i
 		}
 		out, err = getIncident(ctx, tx, s.q.get, id)
 		return err
+	}, func() {
+		// The key's newest non-final incident may have changed.
+		s.cache.forget(out.Key)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("transition incident %d: %w", id, err)
@@ -161,7 +164,7 @@ func (s *Store) DeleteBefore(ctx context.Context, t time.Time) (int, error) {
 		return 0, fmt.Errorf("delete before: %w", err)
 	}
 	var deleted int64
-	err = s.inTx(ctx, func(tx *sql.Tx) error {
+	err = s.writeTx(ctx, func(tx *sql.Tx) error {
 		for _, q := range s.q.deleteFinal {
 			res, err := tx.ExecContext(ctx, q, n)
 			if err != nil {
@@ -173,7 +176,7 @@ func (s *Store) DeleteBefore(ctx context.Context, t time.Time) (int, error) {
 		}
 		_, err := tx.ExecContext(ctx, s.q.deleteOnce, n)
 		return err
-	})
+	}, s.cache.clear)
 	if err != nil {
 		return 0, fmt.Errorf("delete before %s: %w", t.Format(time.RFC3339), err)
 	}
