@@ -266,8 +266,8 @@ func TestObserveAndDryRunChangeNothing(t *testing.T) {
 				t.Errorf("deployment changed: generation %d -> %d, replicas %d, annotations %v", before.Generation, after.Generation, *after.Spec.Replicas, after.Annotations)
 			}
 			e.pods(t, "app=miner", 2)
-			if st := e.state(t, id); mode == config.ModeObserve && st != incident.StateOpen {
-				t.Errorf("observe mode moved the incident to %s", st)
+			if st := e.state(t, id); st != incident.StateOpen {
+				t.Errorf("%s mode moved the incident to %s", mode, st)
 			}
 		})
 	}

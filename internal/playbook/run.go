@@ -49,20 +49,20 @@ func (e *Engine) respond(ctx context.Context, j job) error {
 		return err
 	}
 	if why != "" {
-		return e.decisionOnce(ctx, inc.ID, Decision{Reason: "no action: " + why})
+		return e.decisionOnce(ctx, inc.ID, Decision{Reason: "no action: " + why}, timeline)
 	}
 	d := Decide(facts)
 	if len(d.Actions) == 0 {
-		return e.decisionOnce(ctx, inc.ID, Decision{Reason: "no action: " + d.Reason})
+		return e.decisionOnce(ctx, inc.ID, Decision{Reason: "no action: " + d.Reason}, timeline)
 	}
 	if e.opts.Mode == config.ModeObserve {
 		d.Reason = "observe mode, nothing changed; would run " + strings.Join(d.Actions, ", ") + ": " + d.Reason
-		return e.decisionOnce(ctx, inc.ID, d)
+		return e.decisionOnce(ctx, inc.ID, d, timeline)
 	}
 	if !e.limiter.Allow() {
-		return e.decisionOnce(ctx, inc.ID, Decision{Reason: "no action: the destructive-action rate limit is reached; " + d.Reason})
+		return e.decisionOnce(ctx, inc.ID, Decision{Reason: "no action: the destructive-action rate limit is reached; " + d.Reason}, timeline)
 	}
-	if err := e.decisionOnce(ctx, inc.ID, d); err != nil {
+	if err := e.decisionOnce(ctx, inc.ID, d, timeline); err != nil {
 		return err
 	}
 	return e.act(ctx, inc, facts, d, start)
@@ -78,7 +78,14 @@ func (e *Engine) act(ctx context.Context, inc *incident.Incident, f Facts, d Dec
 	if f.Target.Kind == incident.TargetNode {
 		t.Node = f.Target.Name
 	}
-	var last *respond.Record
+	// Only the idempotency key and the decision are written before an
+	// action; evidence is captured in memory first, and the records of it
+	// and of the action are written right after the action, with the times
+	// they happened.
+	var (
+		last    *respond.Record
+		pending []incident.Entry
+	)
 	for _, name := range d.Actions {
 		a, ok := e.opts.Registry.Get(name)
 		if !ok {
@@ -91,35 +98,40 @@ func (e *Engine) act(ctx context.Context, inc *incident.Incident, f Facts, d Dec
 		if !fresh {
 			continue // applied before (or by a previous run of quell)
 		}
-		if name != respond.ActionEvidence {
-			if _, err := e.transition(ctx, inc.ID, incident.StateActing, "acting: "+name); err != nil {
-				return err
-			}
-		}
-		if _, err := e.append(ctx, inc.ID, incident.EntryActionStarted, name+" started", nil); err != nil {
-			return err
-		}
+		started := time.Now().UTC()
 		rec, err := a.Apply(ctx, env, t)
 		e.m.actions.WithLabelValues(name, result(err)).Inc()
+		pending = append(pending, entry(started, incident.EntryActionStarted, name+" started", nil))
+		if name == respond.ActionEvidence {
+			if err != nil { // evidence is best effort; the response goes on
+				pending = append(pending, entry(time.Now().UTC(), incident.EntryActionFailed, name+" failed: "+err.Error(), rec))
+			} else {
+				pending = append(pending, entry(time.Now().UTC(), incident.EntryEvidence, summary(rec), rec))
+			}
+			continue
+		}
+		if err := e.flush(ctx, inc.ID, pending); err != nil {
+			return err
+		}
+		pending = nil
 		if err != nil {
 			if _, aerr := e.append(ctx, inc.ID, incident.EntryActionFailed, name+" failed: "+err.Error(), rec); aerr != nil {
 				return aerr
 			}
-			if name == respond.ActionEvidence {
-				continue // evidence is best effort; the response goes on
-			}
 			return e.fail(ctx, inc.ID, name+" failed: "+err.Error())
 		}
-		typ := incident.EntryActionSucceeded
-		if name == respond.ActionEvidence {
-			typ = incident.EntryEvidence
+		if !env.DryRun { // a dry run leaves the incident's state alone
+			if _, err := e.transition(ctx, inc.ID, incident.StateActing, "acting: "+name); err != nil {
+				return err
+			}
 		}
-		if _, err := e.append(ctx, inc.ID, typ, summary(rec), rec); err != nil {
+		if _, err := e.append(ctx, inc.ID, incident.EntryActionSucceeded, summary(rec), rec); err != nil {
 			return err
 		}
-		if name != respond.ActionEvidence {
-			last = &rec
-		}
+		last = &rec
+	}
+	if err := e.flush(ctx, inc.ID, pending); err != nil {
+		return err
 	}
 	if last == nil || env.DryRun {
 		return nil
@@ -194,14 +206,7 @@ func summary(rec respond.Record) string {
 }
 
 func (e *Engine) append(ctx context.Context, id int64, typ incident.EntryType, text string, data any) (incident.Entry, error) {
-	ent := incident.Entry{Time: time.Now().UTC(), Type: typ, Actor: actor, Summary: text}
-	if data != nil {
-		b, err := json.Marshal(data)
-		if err != nil {
-			return ent, fmt.Errorf("encode %s entry: %w", typ, err)
-		}
-		ent.Data = b
-	}
+	ent := entry(time.Now().UTC(), typ, text, data)
 	out, err := e.opts.Store.Append(ctx, id, ent)
 	if err != nil {
 		return out, fmt.Errorf("append %s entry: %w", typ, err)
@@ -209,19 +214,50 @@ func (e *Engine) append(ctx context.Context, id int64, typ incident.EntryType, t
 	return out, nil
 }
 
-// decisionOnce records d unless the same decision is already recorded: the
-// same actions (whatever alert led to them), or the same reason for none.
-func (e *Engine) decisionOnce(ctx context.Context, id int64, d Decision) error {
-	key := d.Reason
-	if len(d.Actions) > 0 {
-		key = fmt.Sprintf("act:%s:%v", strings.Join(d.Actions, ","), d.Escalated)
+// entry builds a timeline entry by quell; data that cannot be encoded is
+// replaced by the encoding error, so the entry is never lost.
+func entry(at time.Time, typ incident.EntryType, text string, data any) incident.Entry {
+	ent := incident.Entry{Time: at, Type: typ, Actor: actor, Summary: text}
+	if data != nil {
+		b, err := json.Marshal(data)
+		if err != nil {
+			b, _ = json.Marshal(map[string]string{"encode_error": err.Error()})
+		}
+		ent.Data = b
 	}
-	fresh, err := e.opts.Store.Once(ctx, fmt.Sprintf("decision/%d/%s", id, key))
-	if err != nil || !fresh {
-		return err
+	return ent
+}
+
+// flush appends entries in order.
+func (e *Engine) flush(ctx context.Context, id int64, entries []incident.Entry) error {
+	for _, ent := range entries {
+		if _, err := e.opts.Store.Append(ctx, id, ent); err != nil {
+			return fmt.Errorf("append %s entry: %w", ent.Type, err)
+		}
 	}
-	_, err = e.append(ctx, id, incident.EntryDecision, d.Reason, d)
+	return nil
+}
+
+// decisionOnce records d unless the timeline (read under the incident's
+// lock) already holds the same decision: the same actions, whatever alert
+// led to them, or the same reason for none.
+func (e *Engine) decisionOnce(ctx context.Context, id int64, d Decision, timeline []incident.Entry) error {
+	for _, ent := range timeline {
+		var prev Decision
+		if ent.Type == incident.EntryDecision && json.Unmarshal(ent.Data, &prev) == nil && prev.key() == d.key() {
+			return nil
+		}
+	}
+	_, err := e.append(ctx, id, incident.EntryDecision, d.Reason, d)
 	return err
+}
+
+// key identifies a decision for deduplication.
+func (d Decision) key() string {
+	if len(d.Actions) > 0 {
+		return fmt.Sprintf("act:%s:%v", strings.Join(d.Actions, ","), d.Escalated)
+	}
+	return d.Reason
 }
 
 // transition moves the incident to `to` when it is not there already.
@@ -289,17 +325,14 @@ func (e *Engine) validate(ctx context.Context, inc *incident.Incident, a inciden
 	}
 	f.Chain = &chain
 	f.Terminated, f.Pods = history(timeline, a.Target.Pod)
-	if _, err := e.appendOnce(ctx, inc.ID, "enrich/"+chain.Pod().UID, incident.EntryEnrichment, "owner chain: "+chainText(chain), chain); err != nil {
+	text := "owner chain: " + chainText(chain)
+	for _, ent := range timeline {
+		if ent.Type == incident.EntryEnrichment && ent.Summary == text {
+			return f, "", nil // recorded for an earlier alert
+		}
+	}
+	if _, err := e.append(ctx, inc.ID, incident.EntryEnrichment, text, chain); err != nil {
 		return f, "", err
 	}
 	return f, "", nil
-}
-
-func (e *Engine) appendOnce(ctx context.Context, id int64, key string, typ incident.EntryType, text string, data any) (bool, error) {
-	fresh, err := e.opts.Store.Once(ctx, fmt.Sprintf("entry/%d/%s", id, key))
-	if err != nil || !fresh {
-		return false, err
-	}
-	_, err = e.append(ctx, id, typ, text, data)
-	return err == nil, err
 }
