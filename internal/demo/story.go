@@ -166,7 +166,7 @@ func (s *story) narrateResponse(ctx context.Context, id int64, start time.Time) 
 					s.n.say(fmt.Sprintf("  %-16s %s", e.Type, e.Summary))
 				}
 			}
-			s.n.say(fmt.Sprintf("  incident #%d is %s, %s after the alert", id, full.State, time.Since(start).Round(time.Millisecond)))
+			s.n.say(fmt.Sprintf("  incident #%d is %s, %s after the alert (the 1 s verification hold included)", id, full.State, time.Since(start).Round(time.Millisecond)))
 			return nil
 		}
 		select {

@@ -143,7 +143,7 @@ func (e *Engine) act(ctx context.Context, inc *incident.Incident, f Facts, d Dec
 		return e.fail(ctx, inc.ID, "verification failed: "+err.Error())
 	}
 	took := time.Since(start)
-	if _, err := e.append(ctx, inc.ID, incident.EntryVerification, fmt.Sprintf("contained: %s verified in %s", last.Action, took.Round(time.Millisecond)), nil); err != nil {
+	if _, err := e.append(ctx, inc.ID, incident.EntryVerification, fmt.Sprintf("contained: %s verified %s after the response began, the %s hold included", last.Action, took.Round(time.Millisecond), e.opts.VerifyHold), nil); err != nil {
 		return err
 	}
 	e.m.latency.Observe(took.Seconds())
