@@ -3,11 +3,9 @@ package playbook
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"strings"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"quell.dev/quell/internal/incident"
 	"quell.dev/quell/internal/owner"
@@ -52,35 +50,15 @@ func chainText(c owner.Chain) string {
 // workloadProtected reports whether the top controller carries the
 // protection label.
 func (e *Engine) workloadProtected(ctx context.Context, ns string, top owner.Ref) (bool, error) {
-	var (
-		obj metav1.Object
-		err error
-	)
-	get := metav1.GetOptions{}
-	cs := e.opts.Client
-	switch top.Kind {
-	case "Deployment":
-		obj, err = cs.AppsV1().Deployments(ns).Get(ctx, top.Name, get)
-	case "StatefulSet":
-		obj, err = cs.AppsV1().StatefulSets(ns).Get(ctx, top.Name, get)
-	case "DaemonSet":
-		obj, err = cs.AppsV1().DaemonSets(ns).Get(ctx, top.Name, get)
-	case "ReplicaSet":
-		obj, err = cs.AppsV1().ReplicaSets(ns).Get(ctx, top.Name, get)
-	case "Job":
-		obj, err = cs.BatchV1().Jobs(ns).Get(ctx, top.Name, get)
-	case "CronJob":
-		obj, err = cs.BatchV1().CronJobs(ns).Get(ctx, top.Name, get)
-	case "ReplicationController":
-		obj, err = cs.CoreV1().ReplicationControllers(ns).Get(ctx, top.Name, get)
-	default:
-		return false, nil // the pod itself, or a kind quell does not read
+	if top.Kind == "Pod" || !respond.KnownKind(top.Kind) {
+		return false, nil // a bare pod (its own labels were checked), or a kind quell does not read
 	}
+	obj, err := respond.GetObject(ctx, e.opts.Client, respond.ObjectRef{Kind: top.Kind, Namespace: ns, Name: top.Name})
 	if apierrors.IsNotFound(err) {
 		return false, nil
 	}
 	if err != nil {
-		return false, fmt.Errorf("get %s %s/%s: %w", top.Kind, ns, top.Name, err)
+		return false, err
 	}
 	return obj.GetLabels()[LabelProtected] == "true", nil
 }

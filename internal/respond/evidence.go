@@ -130,7 +130,7 @@ func (a *Evidence) Apply(ctx context.Context, env Env, t Target) (Record, error)
 			c.fail(name, fmt.Errorf("owner kind %s (%s) not captured", l.Kind, l.APIVersion))
 			continue
 		}
-		obj, err := getMeta(ctx, env, ObjectRef{Kind: l.Kind, Namespace: t.Namespace, Name: l.Name})
+		obj, err := GetObject(ctx, env.Client, ObjectRef{Kind: l.Kind, Namespace: t.Namespace, Name: l.Name})
 		if err != nil {
 			c.fail(name, err)
 			continue

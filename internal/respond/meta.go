@@ -144,7 +144,7 @@ func setMeta(ctx context.Context, env Env, action string, ref ObjectRef, labels,
 		labels = map[string]string{}
 	}
 	labels[LabelIncident] = env.incidentLabel()
-	obj, err := getMeta(ctx, env, ref)
+	obj, err := GetObject(ctx, env.Client, ref)
 	if err != nil {
 		return metaState{}, err
 	}
@@ -204,7 +204,7 @@ func applyMeta(ctx context.Context, env Env, t Target, action string, workload b
 // the annotation's) and removes the restore annotation. An object gone, or
 // without the annotation and with no restore data, is left alone.
 func unsetMeta(ctx context.Context, env Env, action string, ref ObjectRef, data json.RawMessage, out *Record) (metaState, error) {
-	obj, err := getMeta(ctx, env, ref)
+	obj, err := GetObject(ctx, env.Client, ref)
 	if apierrors.IsNotFound(err) {
 		out.Notes = append(out.Notes, "object gone")
 		return metaState{}, nil

@@ -7,6 +7,7 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
 )
 
 // kindInfo is what quell knows of a kind it may act on.
@@ -27,9 +28,17 @@ var kinds = map[string]kindInfo{
 	"CronJob":               {"batch", "cronjobs", false},
 }
 
-// getMeta reads ref's object.
-func getMeta(ctx context.Context, env Env, ref ObjectRef) (metav1.Object, error) {
-	cs, opts := env.Client, metav1.GetOptions{}
+// KnownKind reports whether GetObject reads kind.
+func KnownKind(kind string) bool {
+	_, ok := kinds[kind]
+	return ok
+}
+
+// GetObject reads ref's object, for the kinds quell acts on (pods, nodes
+// and the workload controllers); errors wrap the API error, so
+// apierrors.IsNotFound works on them.
+func GetObject(ctx context.Context, cs kubernetes.Interface, ref ObjectRef) (metav1.Object, error) {
+	opts := metav1.GetOptions{}
 	var (
 		obj metav1.Object
 		err error

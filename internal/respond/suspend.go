@@ -154,7 +154,7 @@ func unmark() (labels, annotations map[string]*string) {
 }
 
 func suspendScaled(ctx context.Context, env Env, ref ObjectRef, deletePods bool, rec *Record) error {
-	obj, err := getMeta(ctx, env, ref)
+	obj, err := GetObject(ctx, env.Client, ref)
 	if err != nil {
 		return err
 	}

@@ -55,7 +55,7 @@ func (a *Suspend) Restore(ctx context.Context, env Env, rec Record) (Record, err
 }
 
 func restoreScaled(ctx context.Context, env Env, ref ObjectRef, rec Record, out *Record) error {
-	obj, err := getMeta(ctx, env, ref)
+	obj, err := GetObject(ctx, env.Client, ref)
 	if err != nil {
 		return err
 	}

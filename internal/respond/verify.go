@@ -219,7 +219,7 @@ func verifySuspended(ctx context.Context, env Env, rec Record) error {
 	if _, ok := kinds[ref.Kind]; !ok || ref.Kind == "Pod" || ref.Kind == "Node" {
 		return fmt.Errorf("kind %s: %w", ref.Kind, ErrNotSuspendable)
 	}
-	obj, err := getMeta(ctx, env, ref)
+	obj, err := GetObject(ctx, env.Client, ref)
 	if err != nil {
 		return err
 	}
@@ -307,7 +307,7 @@ func verifyCordoned(ctx context.Context, env Env, rec Record) error {
 }
 
 func verifyMeta(ctx context.Context, env Env, rec Record) error {
-	obj, err := getMeta(ctx, env, rec.Object)
+	obj, err := GetObject(ctx, env.Client, rec.Object)
 	if err != nil {
 		return err
 	}

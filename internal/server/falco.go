@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"quell.dev/quell/internal/incident"
+	"quell.dev/quell/internal/rules"
 )
 
 // falcoAlert is one alert as Falco's json_output / http_output and
@@ -23,17 +24,10 @@ type falcoAlert struct {
 	Hostname     string         `json:"hostname"`
 }
 
-var falcoPriorities = []string{"emergency", "alert", "critical", "error", "warning", "notice", "informational", "info", "debug"}
-
 // validPriority reports whether p is a Falco priority name (any case).
 func validPriority(p string) bool {
-	lp := strings.ToLower(p)
-	for _, v := range falcoPriorities {
-		if lp == v {
-			return true
-		}
-	}
-	return false
+	_, err := rules.ParsePriority(p)
+	return err == nil && p == strings.TrimSpace(p)
 }
 
 // toAlert validates a Falco alert and normalises it.
