@@ -37,6 +37,8 @@ type Chain struct {
 	// Unknown is set when the top controller is of a kind quell does not
 	// follow: it is reported as the top, and actions must not guess.
 	Unknown bool `json:"unknown,omitempty"`
+	// PodLabels are the pod's labels when it was resolved.
+	PodLabels map[string]string `json:"pod_labels,omitempty"`
 }
 
 // Pod is the first link.
@@ -84,7 +86,7 @@ func (r *Resolver) Resolve(ctx context.Context, ns, name string) (Chain, error) 
 		}
 		return Chain{}, fmt.Errorf("get pod %s: %w", key, err)
 	}
-	chain := Chain{Namespace: ns, Links: []Ref{{Kind: "Pod", Name: pod.Name, UID: string(pod.UID), APIVersion: "v1"}}}
+	chain := Chain{Namespace: ns, Links: []Ref{{Kind: "Pod", Name: pod.Name, UID: string(pod.UID), APIVersion: "v1"}}, PodLabels: pod.Labels}
 	refs := pod.OwnerReferences
 	for depth := 0; depth < 5; depth++ {
 		ctrl := controllerOf(refs)

@@ -227,6 +227,17 @@ func TestNoActionWhereQuellMustNotAct(t *testing.T) {
 	}
 	id := e.alert(t, e.ns, pods[0].Name, "Known Cryptominer Process Executed", "Critical")
 	e.waitEntry(t, id, incident.EntryDecision, "no action: Deployment "+e.ns+"/keep is labelled quell.dev/protected=true")
+	// A protected pod.
+	if _, err := e.cs.CoreV1().Pods(e.ns).Create(t.Context(), &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "guarded",
+		Labels: map[string]string{playbook.LabelProtected: "true"}},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "busybox"}}}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	idp := e.alert(t, e.ns, "guarded", "Known Cryptominer Process Executed", "Critical")
+	e.waitEntry(t, idp, incident.EntryDecision, "no action: pod "+e.ns+"/guarded is labelled quell.dev/protected=true")
+	if _, err := e.cs.CoreV1().Pods(e.ns).Get(t.Context(), "guarded", metav1.GetOptions{}); err != nil {
+		t.Errorf("protected pod: %v", err)
+	}
 	// A protected namespace.
 	id2 := e.alert(t, "kube-system", "coredns-1", "Known Cryptominer Process Executed", "Critical")
 	e.waitEntry(t, id2, incident.EntryDecision, "no action: namespace kube-system is protected")

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"quell.dev/quell/internal/config"
 	"quell.dev/quell/internal/incident"
@@ -303,20 +302,15 @@ func (e *Engine) validate(ctx context.Context, inc *incident.Incident, a inciden
 	if a.Target.Pod == "" {
 		return f, "the alert names no pod", nil
 	}
-	pod, err := e.opts.Client.CoreV1().Pods(a.Target.Namespace).Get(ctx, a.Target.Pod, metav1.GetOptions{})
-	switch {
-	case apierrors.IsNotFound(err):
-	case err != nil:
-		return f, "", fmt.Errorf("get pod: %w", err)
-	case pod.Labels[LabelProtected] == "true":
-		return f, "pod " + a.Target.Namespace + "/" + a.Target.Pod + " is labelled " + LabelProtected + "=true", nil
-	}
 	chain, err := e.opts.Resolver.Resolve(ctx, a.Target.Namespace, a.Target.Pod)
 	if apierrors.IsNotFound(err) {
 		return f, "pod " + a.Target.Namespace + "/" + a.Target.Pod + " no longer exists and its owner is unknown", nil
 	}
 	if err != nil {
 		return f, "", err
+	}
+	if chain.PodLabels[LabelProtected] == "true" {
+		return f, "pod " + a.Target.Namespace + "/" + a.Target.Pod + " is labelled " + LabelProtected + "=true", nil
 	}
 	if protected, err := e.workloadProtected(ctx, chain.Namespace, chain.Top()); err != nil {
 		return f, "", err
