@@ -2,6 +2,7 @@ package demo
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/url"
 	"strings"
@@ -205,14 +206,14 @@ func (s *story) waitIncident(ctx context.Context, rule string, within time.Durat
 
 // userOf reads ka.user.name from an alert entry's data.
 func userOf(data []byte) string {
-	const key = `"ka.user.name":"`
-	i := strings.Index(string(data), key)
-	if i < 0 {
+	var a struct {
+		Fields map[string]any `json:"fields"`
+	}
+	if json.Unmarshal(data, &a) != nil {
 		return "unknown"
 	}
-	rest := string(data[i+len(key):])
-	if j := strings.IndexByte(rest, '"'); j >= 0 {
-		return rest[:j]
+	if u, ok := a.Fields["ka.user.name"].(string); ok && u != "" {
+		return u
 	}
 	return "unknown"
 }
