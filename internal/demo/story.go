@@ -9,6 +9,7 @@ import (
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -39,6 +40,9 @@ func (s *story) play(ctx context.Context) error {
 	if err := setup(ctx, admin); err != nil {
 		return err
 	}
+	if err := waitAllowed(ctx, alice); err != nil {
+		return err
+	}
 	s.n.say("scenario 1: a developer creates a risky pod")
 	if err := s.riskyPod(ctx, alice); err != nil {
 		return err
@@ -61,6 +65,28 @@ func setup(ctx context.Context, cs kubernetes.Interface) error {
 		return fmt.Errorf("bind alice: %w", err)
 	}
 	return nil
+}
+
+// waitAllowed waits until the API server lets alice create pods in the
+// demo namespace: the "edit" role is filled in by the controller manager's
+// aggregation controller and the binding reaches the authorizer's cache
+// shortly after they are written.
+func waitAllowed(ctx context.Context, alice kubernetes.Interface) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	review := &authorizationv1.SelfSubjectAccessReview{Spec: authorizationv1.SelfSubjectAccessReviewSpec{
+		ResourceAttributes: &authorizationv1.ResourceAttributes{Namespace: Namespace, Verb: "create", Resource: "pods"}}}
+	for {
+		got, err := alice.AuthorizationV1().SelfSubjectAccessReviews().Create(ctx, review, metav1.CreateOptions{})
+		if err == nil && got.Status.Allowed {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("alice is not allowed to create pods in %s: %w", Namespace, ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
 
 // riskyPod: alice creates a privileged pod mounting the host's root; the
