@@ -24,7 +24,19 @@ type Config struct {
 	Rules      Rules
 	Client     Client
 	Notify     Notify
+	Response   Response
 	Dev        Dev
+}
+
+// Response configures the response engine (the mode is server.mode).
+type Response struct {
+	Playbooks                 []string      // response.playbooks: playbook files, validated at start, re-read when changed
+	Credentials               string        // response.credentials: standing (quell's own identity) or jit
+	ProtectedNamespaces       []string      // response.protected_namespaces: never acted on
+	VerifyHold                time.Duration // response.verify_hold: how long containment must hold
+	ActionsPerMinute          int           // response.actions_per_minute: destructive actions, all namespaces
+	NamespaceActionsPerMinute int           // response.namespace_actions_per_minute: destructive actions per namespace
+	SuspensionsPerHour        int           // response.suspensions_per_hour: per namespace, beyond which approval is required
 }
 
 // Notify configures notifications on incident open, contained and failed.
@@ -96,6 +108,12 @@ const (
 	ModeEnforce = "enforce"
 )
 
+// Credentials modes of the response engine.
+const (
+	CredentialsStanding = "standing"
+	CredentialsJIT      = "jit"
+)
+
 // Default returns the configuration used when nothing overrides it.
 func Default() Config {
 	return Config{
@@ -115,5 +133,13 @@ func Default() Config {
 			RateLimit:     5000,
 		},
 		Notify: Notify{KubeEvents: true},
+		Response: Response{
+			Credentials:               CredentialsStanding,
+			ProtectedNamespaces:       []string{"kube-system", "kube-public", "kube-node-lease", "quell-system"},
+			VerifyHold:                time.Second,
+			ActionsPerMinute:          60,
+			NamespaceActionsPerMinute: 20,
+			SuspensionsPerHour:        5,
+		},
 	}
 }

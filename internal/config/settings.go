@@ -78,12 +78,35 @@ func settings() []setting {
 		{"rules.no_defaults", func(c *Config, v string) error { return parseBool(&c.Rules.NoDefaults, v) }, nil},
 		{"client.server", str(func(c *Config) *string { return &c.Client.Server }), nil},
 		{"client.token", str(func(c *Config) *string { return &c.Client.Token }), nil},
+		{"response.playbooks", func(c *Config, v string) error { c.Response.Playbooks = splitList(v); return nil }, nil},
+		{"response.credentials", str(func(c *Config) *string { return &c.Response.Credentials }),
+			oneOf(func(c *Config) string { return c.Response.Credentials }, CredentialsStanding, CredentialsJIT)},
+		{"response.protected_namespaces", func(c *Config, v string) error { c.Response.ProtectedNamespaces = splitList(v); return nil }, nil},
+		{"response.verify_hold", dur(func(c *Config) *time.Duration { return &c.Response.VerifyHold }),
+			func(c *Config) error { return positive(int64(c.Response.VerifyHold)) }},
+		{"response.actions_per_minute", integer(func(c *Config) *int { return &c.Response.ActionsPerMinute }),
+			func(c *Config) error { return positive(int64(c.Response.ActionsPerMinute)) }},
+		{"response.namespace_actions_per_minute", integer(func(c *Config) *int { return &c.Response.NamespaceActionsPerMinute }),
+			func(c *Config) error { return positive(int64(c.Response.NamespaceActionsPerMinute)) }},
+		{"response.suspensions_per_hour", integer(func(c *Config) *int { return &c.Response.SuspensionsPerHour }),
+			func(c *Config) error { return positive(int64(c.Response.SuspensionsPerHour)) }},
 		{"dev.k8s_bin_dir", str(func(c *Config) *string { return &c.Dev.K8sBinDir }), nil},
 	}
 }
 
 func str(field func(*Config) *string) func(*Config, string) error {
 	return func(c *Config, v string) error { *field(c) = v; return nil }
+}
+
+func integer(field func(*Config) *int) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		n, err := strconv.Atoi(strings.TrimSpace(v))
+		if err != nil {
+			return fmt.Errorf("%q is not a whole number", v)
+		}
+		*field(c) = n
+		return nil
+	}
 }
 
 func dur(field func(*Config) *time.Duration) func(*Config, string) error {

@@ -22,6 +22,7 @@ import (
 	"quell.dev/quell/internal/owner"
 	"quell.dev/quell/internal/playbook"
 	"quell.dev/quell/internal/podwatch"
+	"quell.dev/quell/internal/respond"
 	"quell.dev/quell/internal/rules"
 	"quell.dev/quell/internal/server"
 )
@@ -87,11 +88,20 @@ func RunServer(ctx context.Context, cfg *config.Config, log *slog.Logger, ready 
 		opts.Sinks = append(opts.Sinks, &server.NotifySink{Dispatcher: dispatcher, URL: cfg.Notify.ConsoleURL})
 	}
 	if cs != nil {
-		eng := playbook.New(playbook.Options{Store: store, Client: cs, Log: log, Mode: cfg.Server.Mode, Notify: dispatcher, Registerer: reg})
+		rc := cfg.Response
+		actions := respond.DefaultRegistry()
+		policy, err := playbook.LoadPolicy(actions, rc.Playbooks...)
+		if err != nil {
+			return fmt.Errorf("load playbooks: %w", err)
+		}
+		eng := playbook.New(playbook.Options{Store: store, Client: cs, Log: log, Mode: cfg.Server.Mode, Notify: dispatcher, Registerer: reg,
+			Registry: actions, Policy: policy, PolicyFiles: rc.Playbooks, Credentials: rc.Credentials, Protected: rc.ProtectedNamespaces,
+			VerifyHold: rc.VerifyHold, ActionsPerMinute: rc.ActionsPerMinute, NamespaceActionsPerMinute: rc.NamespaceActionsPerMinute,
+			SuspensionsPerHour: rc.SuspensionsPerHour, Cluster: cfg.Kubernetes.Cluster, Window: cfg.Server.Window})
 		wg.Go(func() { eng.Start(ctx) })
 		opts.Sinks = append(opts.Sinks, eng)
-		opts.Restorer = eng
-		log.Info("response engine ready", "mode", cfg.Server.Mode)
+		opts.Responder = eng
+		log.Info("response engine ready", "mode", cfg.Server.Mode, "credentials", rc.Credentials, "playbooks", len(policy.Playbooks))
 	}
 	srv, err := server.New(opts)
 	if err != nil {

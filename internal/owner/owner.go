@@ -12,6 +12,7 @@ package owner
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -39,6 +40,10 @@ type Chain struct {
 	Unknown bool `json:"unknown,omitempty"`
 	// PodLabels are the pod's labels when it was resolved.
 	PodLabels map[string]string `json:"pod_labels,omitempty"`
+	// PodImages are the images of the pod's containers (init containers
+	// included), and ServiceAccount its service account.
+	PodImages      []string `json:"pod_images,omitempty"`
+	ServiceAccount string   `json:"service_account,omitempty"`
 }
 
 // Pod is the first link.
@@ -86,7 +91,11 @@ func (r *Resolver) Resolve(ctx context.Context, ns, name string) (Chain, error) 
 		}
 		return Chain{}, fmt.Errorf("get pod %s: %w", key, err)
 	}
-	chain := Chain{Namespace: ns, Links: []Ref{{Kind: "Pod", Name: pod.Name, UID: string(pod.UID), APIVersion: "v1"}}, PodLabels: pod.Labels}
+	chain := Chain{Namespace: ns, Links: []Ref{{Kind: "Pod", Name: pod.Name, UID: string(pod.UID), APIVersion: "v1"}}, PodLabels: pod.Labels,
+		ServiceAccount: pod.Spec.ServiceAccountName}
+	for _, c := range slices.Concat(pod.Spec.InitContainers, pod.Spec.Containers) {
+		chain.PodImages = append(chain.PodImages, c.Image)
+	}
 	refs := pod.OwnerReferences
 	for depth := 0; depth < 5; depth++ {
 		ctrl := controllerOf(refs)

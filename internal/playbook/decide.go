@@ -27,6 +27,7 @@ type Decision struct {
 	Actions   []string `json:"actions"` // in order; empty: no action
 	Reason    string   `json:"reason"`
 	Escalated bool     `json:"escalated,omitempty"`
+	Playbook  string   `json:"playbook,omitempty"` // empty: the built-in one
 }
 
 // Decide is the built-in playbook's decision:

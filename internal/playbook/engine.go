@@ -12,20 +12,31 @@
 //   - Mode observe records what it would do and changes nothing; dry-run
 //     sends every write with server-side dryRun=All; enforce acts.
 //   - Protected namespaces, objects labelled quell.dev/protected=true and
-//     informational alerts are never acted on; destructive actions are
-//     rate limited globally.
+//     informational alerts are never acted on, whatever a playbook says;
+//     destructive actions are rate limited globally and per namespace, and
+//     suspensions beyond a per-namespace hourly limit wait for approval.
+//   - Alerts are handled by the first user playbook (Policy) that matches,
+//     else by the built-in one; an allowlisted alert is never acted on.
+//     A step needing approval stops the run until Approve; auto-after
+//     approvals act at their deadline unless vetoed.
+//   - Start resumes what a previous run left unfinished: open and acting
+//     incidents are handled again from their timelines, and an action
+//     whose key is recorded without an outcome is applied again
+//     (idempotently) rather than skipped or doubled.
 //
 // Start(ctx) runs the workers until ctx is done.
 package playbook
 
 import (
+	"cmp"
 	"context"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"golang.org/x/time/rate"
+	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/client-go/kubernetes"
 
 	"quell.dev/quell/internal/config"
@@ -58,13 +69,46 @@ type Options struct {
 	QueueLen   int // default 4096
 	Notify     *notify.Dispatcher
 	Registerer prometheus.Registerer
+
+	// Policy holds the user's playbooks and allowlist; nil: none, only the
+	// built-in playbook. PolicyFiles, when set, are re-read every
+	// ReloadInterval (default 5s) and replace the policy only when they
+	// validate.
+	Policy         *Policy
+	PolicyFiles    []string
+	ReloadInterval time.Duration
+	// NamespaceActionsPerMinute caps destructive actions per namespace;
+	// default 20. SuspensionsPerHour is how many workloads of one
+	// namespace may be suspended per hour before a person must approve
+	// the next; default 5.
+	NamespaceActionsPerMinute int
+	SuspensionsPerHour        int
+	// Credentials is the default credentials mode, CredentialsStanding
+	// (default) or CredentialsJIT, which needs Issuer.
+	Credentials string
+	Issuer      Issuer
+	// Cluster names the cluster in manual responses' targets; Window is
+	// the correlation window they are recorded with (default 10m) and how
+	// far back Start looks for open incidents to resume.
+	Cluster string
+	Window  time.Duration
+}
+
+// Issuer grants just-in-time credentials for one response: a client
+// allowed exactly rules in namespace (cluster-scoped rules apply to the
+// named objects only), and a release that removes every grant and proves
+// it is gone.
+type Issuer interface {
+	Issue(ctx context.Context, incident int64, namespace string, rules []rbacv1.PolicyRule) (kubernetes.Interface, func(context.Context) (string, error), error)
 }
 
 // Engine runs responses.
 type Engine struct {
 	opts    Options
 	queue   chan job
-	limiter *rate.Limiter
+	limits  *limits
+	builtin *Playbook
+	policy  atomic.Pointer[Policy]
 	locks   sync.Map // incident id -> *sync.Mutex
 	m       *metrics
 }
@@ -72,6 +116,8 @@ type Engine struct {
 type job struct {
 	alert    incident.Alert
 	incident int64
+	resume   bool      // take the alert from the timeline: a resumed or approved response
+	playbook *Playbook // a manual response's; nil: selected by the policy
 }
 
 // New builds an Engine.
@@ -100,11 +146,41 @@ func New(opts Options) *Engine {
 	if opts.QueueLen <= 0 {
 		opts.QueueLen = 4096
 	}
-	return &Engine{
+	if opts.NamespaceActionsPerMinute <= 0 {
+		opts.NamespaceActionsPerMinute = 20
+	}
+	if opts.SuspensionsPerHour <= 0 {
+		opts.SuspensionsPerHour = 5
+	}
+	if opts.ReloadInterval <= 0 {
+		opts.ReloadInterval = 5 * time.Second
+	}
+	if opts.Window <= 0 {
+		opts.Window = 10 * time.Minute
+	}
+	opts.Credentials = cmp.Or(opts.Credentials, CredentialsStanding)
+	e := &Engine{
 		opts:    opts,
 		queue:   make(chan job, opts.QueueLen),
-		limiter: rate.NewLimiter(rate.Limit(float64(opts.ActionsPerMinute)/60), opts.ActionsPerMinute),
+		limits:  newLimits(opts.ActionsPerMinute, opts.NamespaceActionsPerMinute, opts.SuspensionsPerHour),
+		builtin: Builtin(""),
 		m:       newMetrics(opts.Registerer),
+	}
+	e.policy.Store(cmp.Or(opts.Policy, &Policy{}))
+	return e
+}
+
+// SetPolicy replaces the playbooks and allowlist for alerts handled from
+// now on.
+func (e *Engine) SetPolicy(p *Policy) { e.policy.Store(p) }
+
+// enqueue queues j, or drops and counts it when the queue is full.
+func (e *Engine) enqueue(j job) {
+	select {
+	case e.queue <- j:
+	default:
+		e.m.dropped.Inc()
+		e.opts.Log.Warn("response queue full; alert not handled", "incident", j.incident, "rule", j.alert.Rule)
 	}
 }
 
@@ -115,18 +191,20 @@ func (e *Engine) Committed(alerts []incident.Alert, results []incident.IngestRes
 		if r.Deduplicated {
 			continue
 		}
-		select {
-		case e.queue <- job{alert: alerts[i], incident: r.IncidentID}:
-		default:
-			e.m.dropped.Inc()
-			e.opts.Log.Warn("response queue full; alert not handled", "incident", r.IncidentID, "rule", alerts[i].Rule)
-		}
+		e.enqueue(job{alert: alerts[i], incident: r.IncidentID})
 	}
 }
 
-// Start runs the workers until ctx is done.
+// Start resumes the responses a previous run left unfinished, then runs
+// the workers (and the playbook reloader) until ctx is done.
 func (e *Engine) Start(ctx context.Context) error {
 	var wg sync.WaitGroup
+	if len(e.opts.PolicyFiles) > 0 {
+		wg.Go(func() { e.reload(ctx) })
+	}
+	if err := e.resumeAll(ctx); err != nil {
+		e.opts.Log.Error("resume unfinished responses", "err", err)
+	}
 	for range e.opts.Workers {
 		wg.Go(func() {
 			for {
@@ -153,6 +231,7 @@ func (e *Engine) lock(id int64) func() {
 
 type metrics struct {
 	dropped prometheus.Counter
+	reloads *prometheus.CounterVec
 	actions *prometheus.CounterVec
 	latency prometheus.Histogram
 }
@@ -160,12 +239,13 @@ type metrics struct {
 func newMetrics(reg prometheus.Registerer) *metrics {
 	m := &metrics{
 		dropped: prometheus.NewCounter(prometheus.CounterOpts{Name: "quell_response_queue_dropped_total", Help: "Alerts not handled because the response queue was full."}),
+		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "quell_playbook_reloads_total", Help: "Playbook file changes by result (applied, invalid)."}, []string{"result"}),
 		actions: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "quell_actions_total", Help: "Response actions by type and result."}, []string{"action", "result"}),
 		latency: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "quell_alert_to_contained_seconds", Help: "Alert time to verified containment.",
 			Buckets: prometheus.ExponentialBuckets(0.005, 2, 14)}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.dropped, m.actions, m.latency)
+		reg.MustRegister(m.dropped, m.reloads, m.actions, m.latency)
 	}
 	return m
 }

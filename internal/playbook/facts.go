@@ -62,3 +62,15 @@ func (e *Engine) workloadProtected(ctx context.Context, ns string, top owner.Ref
 	}
 	return obj.GetLabels()[LabelProtected] == "true", nil
 }
+
+// recordedChain returns the owner chain of pod recorded in the timeline.
+func recordedChain(timeline []incident.Entry, pod string) (owner.Chain, bool) {
+	for i := len(timeline) - 1; i >= 0; i-- {
+		var c owner.Chain
+		if timeline[i].Type == incident.EntryEnrichment && json.Unmarshal(timeline[i].Data, &c) == nil &&
+			len(c.Links) > 0 && c.Pod().Name == pod {
+			return c, true
+		}
+	}
+	return owner.Chain{}, false
+}

@@ -1,9 +1,9 @@
 package playbook
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -14,6 +14,7 @@ import (
 	"quell.dev/quell/internal/config"
 	"quell.dev/quell/internal/incident"
 	"quell.dev/quell/internal/notify"
+	"quell.dev/quell/internal/owner"
 	"quell.dev/quell/internal/respond"
 )
 
@@ -24,12 +25,13 @@ func (e *Engine) run(ctx context.Context, j job) {
 	defer e.lock(j.incident)()
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
-	log := e.opts.Log.With("incident", j.incident, "rule", j.alert.Rule)
 	if err := e.respond(ctx, j); err != nil && ctx.Err() == nil {
-		log.Error("response failed", "err", err)
+		e.opts.Log.Error("response failed", "incident", j.incident, "rule", j.alert.Rule, "err", err)
 	}
 }
 
+// respond runs the playbook for one alert; the caller holds the
+// incident's lock.
 func (e *Engine) respond(ctx context.Context, j job) error {
 	start := time.Now()
 	inc, err := e.opts.Store.Get(ctx, j.incident)
@@ -43,6 +45,13 @@ func (e *Engine) respond(ctx context.Context, j job) error {
 	if err != nil {
 		return fmt.Errorf("read timeline: %w", err)
 	}
+	if j.resume {
+		a, ok := lastAlert(timeline)
+		if !ok {
+			return nil
+		}
+		j.alert = a
+	}
 	facts, why, err := e.validate(ctx, inc, j.alert, timeline)
 	if err != nil {
 		return err
@@ -50,115 +59,112 @@ func (e *Engine) respond(ctx context.Context, j job) error {
 	if why != "" {
 		return e.decisionOnce(ctx, inc.ID, Decision{Reason: "no action: " + why}, timeline)
 	}
-	d := Decide(facts)
-	if len(d.Actions) == 0 {
-		return e.decisionOnce(ctx, inc.ID, Decision{Reason: "no action: " + d.Reason}, timeline)
+	pb := j.playbook
+	if pb == nil {
+		pol := e.policy.Load()
+		sub := subjectOf(j.alert, facts)
+		if a := pol.allowed(sub); a != nil {
+			return e.decisionOnce(ctx, inc.ID, Decision{Reason: "no action: allowlisted (" + a.Where + "): " + a.Reason}, timeline)
+		}
+		if pb = pol.selectFor(sub); pb == nil {
+			pb = e.builtin
+		}
 	}
-	if e.opts.Mode == config.ModeObserve {
+	if facts.Severity < pb.MinSeverity {
+		return e.decisionOnce(ctx, inc.ID, Decision{Playbook: pb.Name, Reason: fmt.Sprintf("no action: severity %s is below the %s playbook's minimum %s", facts.Severity, pb.Name, pb.MinSeverity)}, timeline)
+	}
+	if pb.has(StepEnrich) && facts.Chain != nil {
+		if err := e.enrich(ctx, inc.ID, *facts.Chain, timeline); err != nil {
+			return err
+		}
+	}
+	plan, d := e.plan(pb, facts)
+	if len(plan) == 0 {
+		d.Reason = "no action: " + d.Reason
+		return e.decisionOnce(ctx, inc.ID, d, timeline)
+	}
+	mode := cmp.Or(pb.Mode, e.opts.Mode)
+	if mode == config.ModeObserve {
 		d.Reason = "observe mode, nothing changed; would run " + strings.Join(d.Actions, ", ") + ": " + d.Reason
 		return e.decisionOnce(ctx, inc.ID, d, timeline)
 	}
-	if !e.limiter.Allow() {
-		return e.decisionOnce(ctx, inc.ID, Decision{Reason: "no action: the destructive-action rate limit is reached; " + d.Reason}, timeline)
+	if destructive(plan) {
+		if ok, why := e.limits.allow(facts.Target.Namespace); !ok {
+			return e.decisionOnce(ctx, inc.ID, Decision{Playbook: pb.Name, Reason: "no action: " + why + "; " + d.Reason}, timeline)
+		}
 	}
 	if err := e.decisionOnce(ctx, inc.ID, d, timeline); err != nil {
 		return err
 	}
-	return e.act(ctx, inc, facts, d, start)
+	return e.act(ctx, response{inc: inc, facts: facts, plan: plan, dryRun: mode == config.ModeDryRun,
+		credentials: cmp.Or(pb.Credentials, e.opts.Credentials), start: start, timeline: timeline})
 }
 
-// act applies the decided actions, verifies the last one and cleans up.
-func (e *Engine) act(ctx context.Context, inc *incident.Incident, f Facts, d Decision, start time.Time) error {
-	env := respond.Env{Client: e.opts.Client, DryRun: e.opts.Mode == config.ModeDryRun, Incident: inc.ID, Log: e.opts.Log, VerifyHold: &e.opts.VerifyHold}
-	t := respond.Target{Namespace: f.Target.Namespace, Pod: f.Target.Pod}
-	if f.Chain != nil {
-		t.Chain = *f.Chain
-	}
-	if f.Target.Kind == incident.TargetNode {
-		t.Node = f.Target.Name
-	}
-	// Only the idempotency key and the decision are written before an
-	// action; evidence is captured in memory first, and the records of it
-	// and of the action are written right after the action, with the times
-	// they happened.
+// plan expands a playbook's steps into the actions to run, and the
+// decision that explains them.
+func (e *Engine) plan(pb *Playbook, f Facts) ([]Step, Decision) {
 	var (
-		last    *respond.Record
-		pending []incident.Entry
+		plan    []Step
+		reasons []string
+		d       = Decision{Playbook: pb.Name}
 	)
-	for _, name := range d.Actions {
-		a, ok := e.opts.Registry.Get(name)
-		if !ok {
-			return fmt.Errorf("action %q is not registered", name)
-		}
-		fresh, err := e.opts.Store.Once(ctx, onceKey(inc.ID, name, t, env.DryRun))
-		if err != nil {
-			return fmt.Errorf("record action key: %w", err)
-		}
-		if !fresh {
-			continue // applied before (or by a previous run of quell)
-		}
-		started := time.Now().UTC()
-		rec, err := a.Apply(ctx, env, t)
-		e.m.actions.WithLabelValues(name, result(err)).Inc()
-		pending = append(pending, entry(started, incident.EntryActionStarted, name+" started", nil))
-		if name == respond.ActionEvidence {
-			if err != nil { // evidence is best effort; the response goes on
-				pending = append(pending, entry(time.Now().UTC(), incident.EntryActionFailed, name+" failed: "+err.Error(), rec))
-			} else {
-				pending = append(pending, entry(time.Now().UTC(), incident.EntryEvidence, summary(rec), rec))
+	for _, st := range pb.Steps {
+		switch st.Kind {
+		case StepDecide:
+			bd := Decide(f)
+			d.Escalated = bd.Escalated
+			reasons = append(reasons, bd.Reason)
+			for _, a := range bd.Actions {
+				s := Step{Kind: StepAction, Action: a, OnError: st.OnError, Approval: st.Approval}
+				if a == respond.ActionEvidence {
+					s.OnError, s.Approval = OnErrorContinue, Approval{}
+				}
+				plan = append(plan, s)
 			}
-			continue
+		case StepAction:
+			plan = append(plan, st)
+			reasons = append(reasons, "the "+pb.Name+" playbook runs "+st.Action)
 		}
-		if err := e.flush(ctx, inc.ID, pending); err != nil {
-			return err
-		}
-		pending = nil
-		if err != nil {
-			if _, aerr := e.append(ctx, inc.ID, incident.EntryActionFailed, name+" failed: "+err.Error(), rec); aerr != nil {
-				return aerr
-			}
-			return e.fail(ctx, inc.ID, name+" failed: "+err.Error())
-		}
-		if !env.DryRun { // a dry run leaves the incident's state alone
-			if _, err := e.transition(ctx, inc.ID, incident.StateActing, "acting: "+name); err != nil {
-				return err
+	}
+	for i, st := range plan {
+		d.Actions = append(d.Actions, st.Action)
+		if st.Action == respond.ActionSuspend && !st.Approval.Required {
+			if need, why := e.limits.suspensionNeedsApproval(f.Target.Namespace); need {
+				plan[i].Approval = Approval{Required: true, Reason: why}
 			}
 		}
-		if _, err := e.append(ctx, inc.ID, incident.EntryActionSucceeded, summary(rec), rec); err != nil {
-			return err
+	}
+	if len(reasons) == 0 {
+		reasons = append(reasons, "the "+pb.Name+" playbook has no action for this alert")
+	}
+	d.Reason = strings.Join(reasons, "; ")
+	return plan, d
+}
+
+func (pb *Playbook) has(kind string) bool {
+	return slices.ContainsFunc(pb.Steps, func(s Step) bool { return s.Kind == kind })
+}
+
+// destructive reports whether a plan changes workloads or nodes.
+func destructive(plan []Step) bool {
+	return slices.ContainsFunc(plan, func(s Step) bool {
+		switch s.Action {
+		case respond.ActionTerminate, respond.ActionSuspend, respond.ActionIsolate, respond.ActionCordon:
+			return true
 		}
-		last = &rec
-	}
-	if err := e.flush(ctx, inc.ID, pending); err != nil {
-		return err
-	}
-	if last == nil || env.DryRun {
-		return nil
-	}
-	if err := respond.Verify(ctx, env, t, *last); err != nil {
-		if _, aerr := e.append(ctx, inc.ID, incident.EntryVerification, "not contained: "+err.Error(), nil); aerr != nil {
-			return aerr
+		return false
+	})
+}
+
+// lastAlert decodes the newest alert of a timeline.
+func lastAlert(timeline []incident.Entry) (incident.Alert, bool) {
+	for i := len(timeline) - 1; i >= 0; i-- {
+		var a incident.Alert
+		if timeline[i].Type == incident.EntryAlert && json.Unmarshal(timeline[i].Data, &a) == nil {
+			return a, true
 		}
-		return e.fail(ctx, inc.ID, "verification failed: "+err.Error())
 	}
-	took := time.Since(start)
-	if _, err := e.append(ctx, inc.ID, incident.EntryVerification, fmt.Sprintf("contained: %s verified %s after the response began, the %s hold included", last.Action, took.Round(time.Millisecond), e.opts.VerifyHold), nil); err != nil {
-		return err
-	}
-	e.m.latency.Observe(took.Seconds())
-	now, err := e.transition(ctx, inc.ID, incident.StateContained, "contained")
-	if err != nil {
-		return err
-	}
-	e.notify(notify.Contained, now, "")
-	rep, err := respond.Cleanup(ctx, env, inc.ID)
-	if err != nil {
-		_, aerr := e.append(ctx, inc.ID, incident.EntryCleanup, "cleanup failed: "+err.Error(), rep)
-		return errors.Join(err, aerr)
-	}
-	msg := fmt.Sprintf("cleanup: %d deleted, %d kept until restore, %d remaining", len(rep.Deleted), len(rep.Kept), len(rep.Remaining))
-	_, err = e.append(ctx, inc.ID, incident.EntryCleanup, msg, rep)
-	return err
+	return incident.Alert{}, false
 }
 
 // onceKey names one application of an action to one object.
@@ -290,7 +296,9 @@ func (e *Engine) notify(k notify.Kind, inc *incident.Incident, detail string) {
 	}
 }
 
-// validate gathers the facts, or says why quell must not act.
+// validate gathers the facts, or says why quell must not act: a protected
+// namespace or object, or a target that no longer exists (the pod, or its
+// owner when the pod is gone and its chain was recorded before).
 func (e *Engine) validate(ctx context.Context, inc *incident.Incident, a incident.Alert, timeline []incident.Entry) (Facts, string, error) {
 	f := Facts{Target: a.Target, Severity: inc.Severity, Rule: a.Rule}
 	if a.Target.Kind == incident.TargetNode || a.Target.Kind == incident.TargetCluster {
@@ -304,7 +312,16 @@ func (e *Engine) validate(ctx context.Context, inc *incident.Incident, a inciden
 	}
 	chain, err := e.opts.Resolver.Resolve(ctx, a.Target.Namespace, a.Target.Pod)
 	if apierrors.IsNotFound(err) {
-		return f, "pod " + a.Target.Namespace + "/" + a.Target.Pod + " no longer exists and its owner is unknown", nil
+		c, ok := recordedChain(timeline, a.Target.Pod)
+		if !ok || c.Bare() {
+			return f, "pod " + a.Target.Namespace + "/" + a.Target.Pod + " no longer exists and its owner is unknown", nil
+		}
+		if _, gerr := respond.GetObject(ctx, e.opts.Client, respond.ObjectRef{Kind: c.Top().Kind, Namespace: c.Namespace, Name: c.Top().Name}); apierrors.IsNotFound(gerr) {
+			return f, "pod " + a.Target.Namespace + "/" + a.Target.Pod + " and its " + c.Top().Kind + " " + c.Top().Name + " no longer exist", nil
+		} else if gerr != nil && respond.KnownKind(c.Top().Kind) {
+			return f, "", gerr
+		}
+		chain, err = c, nil
 	}
 	if err != nil {
 		return f, "", err
@@ -319,14 +336,17 @@ func (e *Engine) validate(ctx context.Context, inc *incident.Incident, a inciden
 	}
 	f.Chain = &chain
 	f.Terminated, f.Pods = history(timeline, a.Target.Pod)
+	return f, "", nil
+}
+
+// enrich records the owner chain once per incident and chain.
+func (e *Engine) enrich(ctx context.Context, id int64, chain owner.Chain, timeline []incident.Entry) error {
 	text := "owner chain: " + chainText(chain)
 	for _, ent := range timeline {
 		if ent.Type == incident.EntryEnrichment && ent.Summary == text {
-			return f, "", nil // recorded for an earlier alert
+			return nil // recorded for an earlier alert
 		}
 	}
-	if _, err := e.append(ctx, inc.ID, incident.EntryEnrichment, text, chain); err != nil {
-		return f, "", err
-	}
-	return f, "", nil
+	_, err := e.append(ctx, id, incident.EntryEnrichment, text, chain)
+	return err
 }

@@ -218,3 +218,14 @@ func jsonUnmarshal(b []byte, v any) error {
 	}
 	return nil
 }
+
+// Request is a person's request to run one action through the response
+// engine (quell respond, POST /v1/responses).
+type Request struct {
+	Namespace string `json:"namespace,omitempty"`
+	Pod       string `json:"pod,omitempty"`
+	Node      string `json:"node,omitempty"` // for node actions
+	Action    string `json:"action"`
+	DryRun    bool   `json:"dry_run,omitempty"`
+	Reason    string `json:"reason,omitempty"`
+}

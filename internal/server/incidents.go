@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"quell.dev/quell/internal/incident"
-	"quell.dev/quell/internal/respond"
 )
 
 // incidentView is an incident with its timeline.
@@ -208,28 +207,3 @@ func (s *Server) handleTransition(to incident.State) http.HandlerFunc {
 	}
 }
 
-func (s *Server) handleRestore(w http.ResponseWriter, r *http.Request) {
-	id, err := incidentID(r)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	if s.opts.Restorer == nil {
-		writeError(w, &apiError{Status: http.StatusNotImplemented, Code: "not_configured", Message: "no cluster is configured: there is nothing to restore"})
-		return
-	}
-	if _, err := s.opts.Store.Get(r.Context(), id); err != nil {
-		writeError(w, storeError(err, id))
-		return
-	}
-	recs, err := s.opts.Restorer.Restore(r.Context(), id, actor(r.Context()))
-	if err != nil {
-		s.log.Error("restore failed", "incident", id, "err", err)
-		writeError(w, &apiError{Status: http.StatusBadGateway, Code: "restore_failed", Message: err.Error()})
-		return
-	}
-	if recs == nil {
-		recs = []respond.Record{}
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"restored": recs})
-}

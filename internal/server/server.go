@@ -34,13 +34,21 @@ type Options struct {
 	Resolve func(ctx context.Context, t incident.Target) incident.Target
 	// Sinks get every committed batch (response engine, notifiers).
 	Sinks []Sink
-	// Restorer reverts an incident's actions; nil disables /restore.
-	Restorer Restorer
+	// Responder is the response engine; nil (no cluster) disables
+	// /restore, /approve, /veto and /v1/responses.
+	Responder Responder
 }
 
-// Restorer reverts the reversible actions of an incident.
-type Restorer interface {
+// Responder is what the API asks of the response engine.
+type Responder interface {
+	// Restore reverts the reversible actions of an incident.
 	Restore(ctx context.Context, id int64, who string) ([]respond.Record, error)
+	// Approve approves (veto: vetoes) an incident's pending approvals and
+	// says how many; playbook.ErrNothingPending when there are none.
+	Approve(ctx context.Context, id int64, who string, veto bool) (int, error)
+	// Manual runs one requested action and returns the incident's id;
+	// playbook.ErrBadRequest wraps a request's problems.
+	Manual(ctx context.Context, req respond.Request, who string) (int64, error)
 }
 
 // Sink receives alerts once they are stored, with what the store did with
@@ -132,6 +140,9 @@ func (s *Server) routes() http.Handler {
 	authed.HandleFunc("POST /v1/incidents/{id}/false-positive", s.handleTransition(incident.StateFalsePositive))
 	authed.HandleFunc("POST /v1/incidents/{id}/reopen", s.handleTransition(incident.StateOpen))
 	authed.HandleFunc("POST /v1/incidents/{id}/restore", s.handleRestore)
+	authed.HandleFunc("POST /v1/incidents/{id}/approve", s.handleApprove(false))
+	authed.HandleFunc("POST /v1/incidents/{id}/veto", s.handleApprove(true))
+	authed.HandleFunc("POST /v1/responses", s.handleResponse)
 	authed.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{}))
 
 	root := http.NewServeMux()
