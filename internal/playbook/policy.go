@@ -44,8 +44,8 @@ type Policy struct {
 
 // Allow is a compiled allowlist entry.
 type Allow struct {
-	Reason string
-	Where  string // file:line
+	Reason                              string
+	Where                               string // file:line
 	rules, namespaces, images, accounts []string
 	selector                            labels.Selector
 }

@@ -206,4 +206,3 @@ func (s *Server) handleTransition(to incident.State) http.HandlerFunc {
 		writeJSON(w, http.StatusOK, inc)
 	}
 }
-
