@@ -1,6 +1,7 @@
 package playbook_test
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -37,6 +38,21 @@ type env struct {
 // setup starts an engine in mode over a fresh namespace and store.
 func setup(t testing.TB, mode string) *env {
 	t.Helper()
+	return setupWith(t, playbook.Options{Mode: mode})
+}
+
+// setupWith starts an engine with opts (store, client and log filled in)
+// over a fresh namespace and store.
+func setupWith(t testing.TB, opts playbook.Options) *env {
+	t.Helper()
+	e := newEnv(t, opts)
+	e.start(t)
+	return e
+}
+
+// newEnv is setupWith without starting the engine.
+func newEnv(t testing.TB, opts playbook.Options) *env {
+	t.Helper()
 	c := testenv.Cluster(t)
 	cs, err := kubernetes.NewForConfig(c.RESTConfig(devcluster.AdminUser))
 	if err != nil {
@@ -54,13 +70,19 @@ func setup(t testing.TB, mode string) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
-	eng := playbook.New(playbook.Options{Store: store, Client: cs, Log: slog.New(slog.DiscardHandler), Mode: mode,
-		VerifyHold: 300 * time.Millisecond, ActionsPerMinute: 1000})
+	opts.Store, opts.Client, opts.Log = store, cs, slog.New(slog.DiscardHandler)
+	opts.VerifyHold = cmp.Or(opts.VerifyHold, 300*time.Millisecond)
+	opts.ActionsPerMinute = cmp.Or(opts.ActionsPerMinute, 1000)
+	opts.NamespaceActionsPerMinute = cmp.Or(opts.NamespaceActionsPerMinute, 1000)
+	return &env{cs: cs, store: store, eng: playbook.New(opts), ns: ns}
+}
+
+// start runs the engine until the test ends.
+func (e *env) start(t testing.TB) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- eng.Start(ctx) }()
+	go func() { done <- e.eng.Start(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
-	return &env{cs: cs, store: store, eng: eng, ns: ns}
 }
 
 func (e *env) deployment(t testing.TB, name string, replicas int32) []corev1.Pod {
