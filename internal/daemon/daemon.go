@@ -54,7 +54,10 @@ func RunServer(ctx context.Context, cfg *config.Config, log *slog.Logger, ready 
 		Audit: server.RulesAudit{Engine: eng}, Window: cfg.Server.Window, Registry: reg,
 	}
 	var notifiers []notify.Notifier
-	var cs *kubernetes.Clientset
+	var (
+		cs       *kubernetes.Clientset
+		resolver *owner.Resolver
+	)
 	rc, err := kube.Config(cfg.Kubernetes.Kubeconfig)
 	switch {
 	case errors.Is(err, kube.ErrNoCluster):
@@ -66,7 +69,8 @@ func RunServer(ctx context.Context, cfg *config.Config, log *slog.Logger, ready 
 		if err != nil {
 			return fmt.Errorf("kubernetes client: %w", err)
 		}
-		opts.Resolve = owner.NewResolver(cs).Target
+		resolver = owner.NewResolver(cs) // shared: the engine reuses what ingest resolved
+		opts.Resolve = resolver.Target
 		if cfg.Notify.KubeEvents {
 			notifiers = append(notifiers, &notify.KubeEvent{Client: cs})
 		}
@@ -94,7 +98,7 @@ func RunServer(ctx context.Context, cfg *config.Config, log *slog.Logger, ready 
 		if err != nil {
 			return fmt.Errorf("load playbooks: %w", err)
 		}
-		eng := playbook.New(playbook.Options{Store: store, Client: cs, Log: log, Mode: cfg.Server.Mode, Notify: dispatcher, Registerer: reg,
+		eng := playbook.New(playbook.Options{Store: store, Client: cs, Resolver: resolver, Log: log, Mode: cfg.Server.Mode, Notify: dispatcher, Registerer: reg,
 			Registry: actions, Policy: policy, PolicyFiles: rc.Playbooks, Credentials: rc.Credentials, Protected: rc.ProtectedNamespaces,
 			VerifyHold: rc.VerifyHold, ActionsPerMinute: rc.ActionsPerMinute, NamespaceActionsPerMinute: rc.NamespaceActionsPerMinute,
 			SuspensionsPerHour: rc.SuspensionsPerHour, Cluster: cfg.Kubernetes.Cluster, Window: cfg.Server.Window})

@@ -121,6 +121,18 @@ func (r *Resolver) Resolve(ctx context.Context, ns, name string) (Chain, error) 
 	return chain, nil
 }
 
+// Recent returns the chain of pod ns/name when it was resolved less than
+// maxAge ago (e.g. by the server, when the alert arrived).
+func (r *Resolver) Recent(ns, name string, maxAge time.Duration) (Chain, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	c, ok := r.byPod[ns+"/"+name]
+	if !ok || time.Since(c.at) >= maxAge {
+		return Chain{}, false
+	}
+	return c.chain, true
+}
+
 func controllerOf(refs []metav1.OwnerReference) *metav1.OwnerReference {
 	for i := range refs {
 		if refs[i].Controller != nil && *refs[i].Controller {

@@ -34,8 +34,14 @@ func (r response) target() respond.Target {
 	return t
 }
 
-// act runs the plan's actions in order, verifies the last one and cleans
-// up. A step awaiting approval, or vetoed, ends the run there.
+// verification is what remains of a response once its actions are done:
+// proving they hold, then cleaning up. It runs outside the incident's lock
+// so that a worker is not held for the verification period.
+type verification func(ctx context.Context) error
+
+// act runs the plan's actions in order and returns the verification of
+// the last one (nil when there is nothing to verify). A step awaiting
+// approval, or vetoed, ends the run there.
 //
 // Only the idempotency key and the decision are written before an action;
 // evidence is captured in memory first, and the records of it and of the
@@ -43,17 +49,30 @@ func (r response) target() respond.Target {
 // A key without a recorded outcome (quell stopped between the two) is
 // applied again: actions are idempotent and computed from the cluster's
 // current state, so this resumes the response without a second effect.
-func (e *Engine) act(ctx context.Context, r response) error {
+func (e *Engine) act(ctx context.Context, r response) (verification, error) {
 	t := r.target()
 	env := respond.Env{Client: e.opts.Client, DryRun: r.dryRun, Incident: r.inc.ID, Log: e.opts.Log, VerifyHold: &e.opts.VerifyHold}
+	release := func() {}
 	if r.credentials == CredentialsJIT && !r.dryRun {
-		client, release, err := e.jit(ctx, r.inc.ID, t, r.plan)
+		client, rel, err := e.jit(ctx, r.inc.ID, t, r.plan)
 		if err != nil {
-			return e.fail(ctx, r.inc.ID, "just-in-time credentials: "+err.Error())
+			return nil, e.fail(ctx, r.inc.ID, "just-in-time credentials: "+err.Error())
 		}
-		defer release()
-		env.Client = client
+		env.Client, release = client, rel
 	}
+	v, err := e.apply(ctx, env, r, t)
+	if v == nil {
+		release()
+		return nil, err
+	}
+	return func(ctx context.Context) error {
+		defer release() // the grant outlives the actions only for their verification
+		return v(ctx)
+	}, err
+}
+
+// apply runs the plan with env.
+func (e *Engine) apply(ctx context.Context, env respond.Env, r response, t respond.Target) (verification, error) {
 	var (
 		last    *respond.Record
 		pending []incident.Entry
@@ -61,20 +80,23 @@ func (e *Engine) act(ctx context.Context, r response) error {
 	for _, st := range r.plan {
 		a, ok := e.opts.Registry.Get(st.Action)
 		if !ok {
-			return fmt.Errorf("action %q is not registered", st.Action)
+			return nil, fmt.Errorf("action %q is not registered", st.Action)
 		}
 		key := onceKey(r.inc.ID, st.Action, t, env.DryRun)
 		if st.Approval.Needed() && !env.DryRun {
 			ok, why, err := e.gate(ctx, r.inc, st, key, objectText(st.Action, t), r.timeline)
 			if err != nil || !ok {
-				return errors.Join(err, e.flush(ctx, r.inc.ID, pending), e.stopped(ctx, r.inc.ID, why, r.timeline))
+				return nil, errors.Join(err, e.flush(ctx, r.inc.ID, pending), e.stopped(ctx, r.inc.ID, why, r.timeline))
 			}
 		}
 		fresh, err := e.opts.Store.Once(ctx, key)
 		if err != nil {
-			return fmt.Errorf("record action key: %w", err)
+			return nil, fmt.Errorf("record action key: %w", err)
 		}
-		if !fresh && hasOutcome(r.timeline, st.Action, t) {
+		if prev, done := outcome(r.timeline, st.Action, t); !fresh && done {
+			if _, verifying := e.inFlight.Load(r.inc.ID); prev != nil && !verifying && r.inc.State == incident.StateActing && st.Action != respond.ActionEvidence {
+				last = prev // acted before a restart, never verified: verify now
+			}
 			continue // applied before, by this or a previous run of quell
 		}
 		if !fresh {
@@ -87,42 +109,43 @@ func (e *Engine) act(ctx context.Context, r response) error {
 		if err != nil {
 			pending = append(pending, entry(time.Now().UTC(), incident.EntryActionFailed, st.Action+" failed: "+err.Error(), rec))
 			if err := e.flush(ctx, r.inc.ID, pending); err != nil {
-				return err
+				return nil, err
 			}
 			pending = nil
 			if st.OnError == OnErrorContinue {
 				continue
 			}
-			return e.fail(ctx, r.inc.ID, st.Action+" failed: "+err.Error())
+			return nil, e.fail(ctx, r.inc.ID, st.Action+" failed: "+err.Error())
 		}
 		if st.Action == respond.ActionEvidence {
 			pending = append(pending, entry(time.Now().UTC(), incident.EntryEvidence, summary(rec), rec))
 			continue
 		}
 		if err := e.flush(ctx, r.inc.ID, pending); err != nil {
-			return err
+			return nil, err
 		}
 		pending = nil
 		if !env.DryRun { // a dry run leaves the incident's state alone
 			if _, err := e.transition(ctx, r.inc.ID, incident.StateActing, "acting: "+st.Action); err != nil {
-				return err
+				return nil, err
 			}
 			if st.Action == respond.ActionSuspend && rec.Changed {
 				e.limits.suspendedOne(t.Namespace)
 			}
 		}
 		if _, err := e.append(ctx, r.inc.ID, incident.EntryActionSucceeded, summary(rec), rec); err != nil {
-			return err
+			return nil, err
 		}
 		last = &rec
 	}
 	if err := e.flush(ctx, r.inc.ID, pending); err != nil {
-		return err
+		return nil, err
 	}
 	if last == nil || env.DryRun {
-		return nil
+		return nil, nil
 	}
-	return e.verify(ctx, env, r, t, *last)
+	rec := *last
+	return func(ctx context.Context) error { return e.verify(ctx, env, r, t, rec) }, nil
 }
 
 // verify proves the last action holds, marks the incident contained and
@@ -163,9 +186,13 @@ func (e *Engine) stopped(ctx context.Context, id int64, why string, timeline []i
 	return e.decisionOnce(ctx, id, Decision{Reason: "stopped: " + why}, timeline)
 }
 
-// hasOutcome reports whether the timeline records the outcome of action
-// on t's object.
-func hasOutcome(timeline []incident.Entry, action string, t respond.Target) bool {
+// outcome reports whether the timeline records the outcome of action on
+// t's object, and returns the record of its success, if it succeeded.
+func outcome(timeline []incident.Entry, action string, t respond.Target) (*respond.Record, bool) {
+	var (
+		found bool
+		ok    *respond.Record
+	)
 	for _, ent := range timeline {
 		switch ent.Type {
 		case incident.EntryActionSucceeded, incident.EntryActionFailed, incident.EntryEvidence:
@@ -173,14 +200,15 @@ func hasOutcome(timeline []incident.Entry, action string, t respond.Target) bool
 			continue
 		}
 		var rec respond.Record
-		if json.Unmarshal(ent.Data, &rec) != nil || rec.Action != action {
+		if json.Unmarshal(ent.Data, &rec) != nil || rec.Action != action || objectText(action, rec.Target) != objectText(action, t) {
 			continue
 		}
-		if objectText(action, rec.Target) == objectText(action, t) {
-			return true
+		found = true
+		if ent.Type == incident.EntryActionSucceeded {
+			ok = &rec
 		}
 	}
-	return false
+	return ok, found
 }
 
 // objectText names the object action works on for t.

@@ -58,7 +58,7 @@ func BenchmarkAlertToContained(b *testing.B) {
 
 // waitGone reports whether pod was gone within 30s, polling every
 // millisecond (the measurement's resolution).
-func (e *env) waitGone(b *testing.B, pod string) bool {
+func (e *env) waitGone(b testing.TB, pod string) bool {
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
 		_, err := e.cs.CoreV1().Pods(e.ns).Get(b.Context(), pod, metav1.GetOptions{})

@@ -111,6 +111,11 @@ type Engine struct {
 	policy  atomic.Pointer[Policy]
 	locks   sync.Map // incident id -> *sync.Mutex
 	m       *metrics
+	// verifying tracks verifications running outside the workers; Start
+	// waits for them. inFlight holds their incident ids.
+	verifying   sync.WaitGroup
+	verifySlots chan struct{} // bounds concurrent verifications
+	inFlight    sync.Map
 }
 
 type job struct {
@@ -160,11 +165,12 @@ func New(opts Options) *Engine {
 	}
 	opts.Credentials = cmp.Or(opts.Credentials, CredentialsStanding)
 	e := &Engine{
-		opts:    opts,
-		queue:   make(chan job, opts.QueueLen),
-		limits:  newLimits(opts.ActionsPerMinute, opts.NamespaceActionsPerMinute, opts.SuspensionsPerHour),
-		builtin: Builtin(""),
-		m:       newMetrics(opts.Registerer),
+		opts:        opts,
+		queue:       make(chan job, opts.QueueLen),
+		limits:      newLimits(opts.ActionsPerMinute, opts.NamespaceActionsPerMinute, opts.SuspensionsPerHour),
+		builtin:     Builtin(""),
+		verifySlots: make(chan struct{}, 1024),
+		m:           newMetrics(opts.Registerer),
 	}
 	e.policy.Store(cmp.Or(opts.Policy, &Policy{}))
 	return e
@@ -218,6 +224,7 @@ func (e *Engine) Start(ctx context.Context) error {
 		})
 	}
 	wg.Wait()
+	e.verifying.Wait()
 	return nil
 }
 

@@ -33,6 +33,7 @@ type env struct {
 	store *sqlstore.Store
 	eng   *playbook.Engine
 	ns    string
+	res   *owner.Resolver
 }
 
 // setup starts an engine in mode over a fresh namespace and store.
@@ -71,10 +72,14 @@ func newEnv(t testing.TB, opts playbook.Options) *env {
 	}
 	t.Cleanup(func() { store.Close() })
 	opts.Store, opts.Client, opts.Log = store, cs, slog.New(slog.DiscardHandler)
+	if opts.Resolver == nil {
+		opts.Resolver = owner.NewResolver(cs) // shared with alert, as the server shares it
+	}
 	opts.VerifyHold = cmp.Or(opts.VerifyHold, 300*time.Millisecond)
 	opts.ActionsPerMinute = cmp.Or(opts.ActionsPerMinute, 1000)
 	opts.NamespaceActionsPerMinute = cmp.Or(opts.NamespaceActionsPerMinute, 1000)
-	return &env{cs: cs, store: store, eng: playbook.New(opts), ns: ns}
+	opts.SuspensionsPerHour = cmp.Or(opts.SuspensionsPerHour, 1000)
+	return &env{cs: cs, store: store, eng: playbook.New(opts), ns: ns, res: opts.Resolver}
 }
 
 // start runs the engine until the test ends.
@@ -130,7 +135,7 @@ func (e *env) alert(t testing.TB, ns, pod, rule, priority string) int64 {
 	t.Helper()
 	a := incident.Alert{Source: "test", Rule: rule, Priority: priority, Time: time.Now(), Output: rule + " in " + pod,
 		Target: incident.Target{Cluster: "test", Kind: incident.TargetPod, Namespace: ns, Name: pod, Pod: pod}}
-	a.Target = owner.NewResolver(e.cs).Target(t.Context(), a.Target) // as the server does
+	a.Target = e.res.Target(t.Context(), a.Target) // as the server does
 	res, err := e.store.Ingest(t.Context(), []incident.Alert{a}, 10*time.Minute)
 	if err != nil {
 		t.Fatal(err)

@@ -54,10 +54,14 @@ func (e *Engine) Manual(ctx context.Context, req respond.Request, who string) (i
 	}
 	steps = append(steps, Step{Kind: StepAction, Action: req.Action, OnError: OnErrorStop})
 	pb := &Playbook{Name: "manual", Where: "manual request by " + who, Mode: mode, MinSeverity: incident.SeverityInfo, Steps: steps}
-	defer e.lock(id)()
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
-	if err := e.respond(ctx, job{alert: a, incident: id, playbook: pb}); err != nil {
+	v, err := e.runLocked(ctx, job{alert: a, incident: id, playbook: pb})
+	if v != nil { // the person asking waits for the verification
+		defer e.inFlight.Delete(id)
+		err = errors.Join(err, v(ctx))
+	}
+	if err != nil {
 		return id, fmt.Errorf("respond: %w", err)
 	}
 	return id, nil

@@ -20,81 +20,113 @@ import (
 
 const actor = "quell"
 
-// run handles one alert of one incident.
+// run handles one alert of one incident under its lock, and hands the
+// verification, if any, to its own goroutine.
 func (e *Engine) run(ctx context.Context, j job) {
+	v, err := e.runLocked(ctx, j)
+	if err != nil && ctx.Err() == nil {
+		e.opts.Log.Error("response failed", "incident", j.incident, "rule", j.alert.Rule, "err", err)
+	}
+	if v == nil {
+		return
+	}
+	verify := func() {
+		defer e.inFlight.Delete(j.incident)
+		ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+		defer cancel()
+		if err := v(ctx); err != nil && ctx.Err() == nil {
+			e.opts.Log.Error("verification failed", "incident", j.incident, "err", err)
+		}
+	}
+	select {
+	case e.verifySlots <- struct{}{}:
+		e.verifying.Go(func() {
+			defer func() { <-e.verifySlots }()
+			verify()
+		})
+	default: // as many verifications as allowed run: this worker waits for its own
+		verify()
+	}
+}
+
+// runLocked responds under the incident's lock; a verification it
+// returns is marked in flight before the lock is released.
+func (e *Engine) runLocked(ctx context.Context, j job) (verification, error) {
 	defer e.lock(j.incident)()
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
-	if err := e.respond(ctx, j); err != nil && ctx.Err() == nil {
-		e.opts.Log.Error("response failed", "incident", j.incident, "rule", j.alert.Rule, "err", err)
+	v, err := e.respond(ctx, j)
+	if v != nil {
+		e.inFlight.Store(j.incident, true)
 	}
+	return v, err
 }
 
 // respond runs the playbook for one alert; the caller holds the
 // incident's lock.
-func (e *Engine) respond(ctx context.Context, j job) error {
+func (e *Engine) respond(ctx context.Context, j job) (verification, error) {
 	start := time.Now()
 	inc, err := e.opts.Store.Get(ctx, j.incident)
 	if err != nil {
-		return fmt.Errorf("get incident: %w", err)
+		return nil, fmt.Errorf("get incident: %w", err)
 	}
 	if inc.State.Final() {
-		return nil
+		return nil, nil
 	}
 	timeline, err := e.opts.Store.Timeline(ctx, inc.ID)
 	if err != nil {
-		return fmt.Errorf("read timeline: %w", err)
+		return nil, fmt.Errorf("read timeline: %w", err)
 	}
 	if j.resume {
 		a, ok := lastAlert(timeline)
 		if !ok {
-			return nil
+			return nil, nil
 		}
 		j.alert = a
 	}
 	facts, why, err := e.validate(ctx, inc, j.alert, timeline)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if why != "" {
-		return e.decisionOnce(ctx, inc.ID, Decision{Reason: "no action: " + why}, timeline)
+		return nil, e.decisionOnce(ctx, inc.ID, Decision{Reason: "no action: " + why}, timeline)
 	}
 	pb := j.playbook
 	if pb == nil {
 		pol := e.policy.Load()
 		sub := subjectOf(j.alert, facts)
 		if a := pol.allowed(sub); a != nil {
-			return e.decisionOnce(ctx, inc.ID, Decision{Reason: "no action: allowlisted (" + a.Where + "): " + a.Reason}, timeline)
+			return nil, e.decisionOnce(ctx, inc.ID, Decision{Reason: "no action: allowlisted (" + a.Where + "): " + a.Reason}, timeline)
 		}
 		if pb = pol.selectFor(sub); pb == nil {
 			pb = e.builtin
 		}
 	}
 	if facts.Severity < pb.MinSeverity {
-		return e.decisionOnce(ctx, inc.ID, Decision{Playbook: pb.Name, Reason: fmt.Sprintf("no action: severity %s is below the %s playbook's minimum %s", facts.Severity, pb.Name, pb.MinSeverity)}, timeline)
+		return nil, e.decisionOnce(ctx, inc.ID, Decision{Playbook: pb.Name, Reason: fmt.Sprintf("no action: severity %s is below the %s playbook's minimum %s", facts.Severity, pb.Name, pb.MinSeverity)}, timeline)
 	}
 	if pb.has(StepEnrich) && facts.Chain != nil {
 		if err := e.enrich(ctx, inc.ID, *facts.Chain, timeline); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	plan, d := e.plan(pb, facts)
 	if len(plan) == 0 {
 		d.Reason = "no action: " + d.Reason
-		return e.decisionOnce(ctx, inc.ID, d, timeline)
+		return nil, e.decisionOnce(ctx, inc.ID, d, timeline)
 	}
 	mode := cmp.Or(pb.Mode, e.opts.Mode)
 	if mode == config.ModeObserve {
 		d.Reason = "observe mode, nothing changed; would run " + strings.Join(d.Actions, ", ") + ": " + d.Reason
-		return e.decisionOnce(ctx, inc.ID, d, timeline)
+		return nil, e.decisionOnce(ctx, inc.ID, d, timeline)
 	}
 	if destructive(plan) {
 		if ok, why := e.limits.allow(facts.Target.Namespace); !ok {
-			return e.decisionOnce(ctx, inc.ID, Decision{Playbook: pb.Name, Reason: "no action: " + why + "; " + d.Reason}, timeline)
+			return nil, e.decisionOnce(ctx, inc.ID, Decision{Playbook: pb.Name, Reason: "no action: " + why + "; " + d.Reason}, timeline)
 		}
 	}
 	if err := e.decisionOnce(ctx, inc.ID, d, timeline); err != nil {
-		return err
+		return nil, err
 	}
 	return e.act(ctx, response{inc: inc, facts: facts, plan: plan, dryRun: mode == config.ModeDryRun,
 		credentials: cmp.Or(pb.Credentials, e.opts.Credentials), start: start, timeline: timeline})
@@ -296,11 +328,17 @@ func (e *Engine) notify(k notify.Kind, inc *incident.Incident, detail string) {
 	}
 }
 
+// recentChain is how old an owner chain resolved when the alert arrived
+// may be and still be used: the pod's deletion is preconditioned on its
+// UID and the workload's scale on what is read then, so an older view
+// never acts on the wrong object.
+const recentChain = 2 * time.Second
+
 // validate gathers the facts, or says why quell must not act: a protected
 // namespace or object, or a target that no longer exists (the pod, or its
 // owner when the pod is gone and its chain was recorded before).
-func (e *Engine) validate(ctx context.Context, inc *incident.Incident, a incident.Alert, timeline []incident.Entry) (Facts, string, error) {
-	f := Facts{Target: a.Target, Severity: inc.Severity, Rule: a.Rule}
+func (e *Engine) validate(ctx context.Context, inc *incident.Incident, a incident.Alert, timeline []incident.Entry) (f Facts, why string, err error) {
+	f = Facts{Target: a.Target, Severity: inc.Severity, Rule: a.Rule}
 	if a.Target.Kind == incident.TargetNode || a.Target.Kind == incident.TargetCluster {
 		return f, "", nil
 	}
@@ -310,7 +348,10 @@ func (e *Engine) validate(ctx context.Context, inc *incident.Incident, a inciden
 	if a.Target.Pod == "" {
 		return f, "the alert names no pod", nil
 	}
-	chain, err := e.opts.Resolver.Resolve(ctx, a.Target.Namespace, a.Target.Pod)
+	chain, fresh := e.opts.Resolver.Recent(a.Target.Namespace, a.Target.Pod, recentChain)
+	if !fresh {
+		chain, err = e.opts.Resolver.Resolve(ctx, a.Target.Namespace, a.Target.Pod)
+	}
 	if apierrors.IsNotFound(err) {
 		c, ok := recordedChain(timeline, a.Target.Pod)
 		if !ok || c.Bare() {

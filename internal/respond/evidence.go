@@ -7,6 +7,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"sync"
 
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -121,56 +123,91 @@ func (a *Evidence) Apply(ctx context.Context, env Env, t Target) (Record, error)
 		return rec, fmt.Errorf("capture evidence: get pod %s/%s: %w", t.Namespace, t.Pod, err)
 	}
 	rec.Object = refOf("Pod", pod)
-	uids := []string{string(pod.UID)}
 	c.manifest("pod/"+pod.Name+".json", gvkOf("Pod"), pod.DeepCopy())
 
+	// The other parts are independent reads: they run concurrently, each
+	// into its own collector, and are merged in a fixed order.
+	var parts []func(c *collector)
+	uids := []string{string(pod.UID)}
 	for _, l := range t.Chain.Links[min(1, len(t.Chain.Links)):] {
-		name := l.Kind + "/" + l.Name + ".json"
-		if _, ok := kinds[l.Kind]; !ok {
-			c.fail(name, fmt.Errorf("owner kind %s (%s) not captured", l.Kind, l.APIVersion))
-			continue
+		if l.UID != "" {
+			uids = append(uids, l.UID)
 		}
-		obj, err := GetObject(ctx, env.Client, ObjectRef{Kind: l.Kind, Namespace: t.Namespace, Name: l.Name})
-		if err != nil {
-			c.fail(name, err)
-			continue
-		}
-		uids = append(uids, string(obj.GetUID()))
-		c.manifest(name, gvkOf(l.Kind), obj)
-	}
-
-	var containers []string
-	for _, ct := range pod.Spec.InitContainers {
-		containers = append(containers, ct.Name)
-	}
-	for _, ct := range pod.Spec.Containers {
-		containers = append(containers, ct.Name)
-	}
-	for _, name := range containers {
-		for _, prev := range []bool{false, true} {
-			item := "logs/" + name
-			if prev {
-				item += ".previous"
+		parts = append(parts, func(c *collector) {
+			name := l.Kind + "/" + l.Name + ".json"
+			if _, ok := kinds[l.Kind]; !ok {
+				c.fail(name, fmt.Errorf("owner kind %s (%s) not captured", l.Kind, l.APIVersion))
+				return
 			}
-			if pod.Spec.NodeName == "" {
-				c.fail(item, errors.New("pod not scheduled: no container has run"))
-				continue
-			}
-			data, err := pods.GetLogs(pod.Name, &corev1.PodLogOptions{Container: name, Previous: prev, LimitBytes: &maxLog}).DoRaw(ctx)
+			obj, err := GetObject(ctx, env.Client, ObjectRef{Kind: l.Kind, Namespace: t.Namespace, Name: l.Name})
 			if err != nil {
-				c.fail(item, fmt.Errorf("get logs: %w", err))
-				continue
+				c.fail(name, err)
+				return
 			}
-			c.add(item, "text/plain", data)
+			c.manifest(name, gvkOf(l.Kind), obj)
+		})
+	}
+	for _, ct := range slices.Concat(pod.Spec.InitContainers, pod.Spec.Containers) {
+		for _, prev := range []bool{false, true} {
+			parts = append(parts, func(c *collector) {
+				item := "logs/" + ct.Name
+				if prev {
+					item += ".previous"
+				}
+				if pod.Spec.NodeName == "" {
+					c.fail(item, errors.New("pod not scheduled: no container has run"))
+					return
+				}
+				data, err := pods.GetLogs(pod.Name, &corev1.PodLogOptions{Container: ct.Name, Previous: prev, LimitBytes: &maxLog}).DoRaw(ctx)
+				if err != nil {
+					c.fail(item, fmt.Errorf("get logs: %w", err))
+					return
+				}
+				c.add(item, "text/plain", data)
+			})
 		}
 	}
+	parts = append(parts, func(c *collector) { captureEvents(ctx, env, t.Namespace, uids, c) })
+	if node := pod.Spec.NodeName; node != "" {
+		parts = append(parts, func(c *collector) {
+			n, err := env.Client.CoreV1().Nodes().Get(ctx, node, metav1.GetOptions{})
+			if err != nil {
+				c.fail("node/"+node+".json", fmt.Errorf("get node: %w", err))
+				return
+			}
+			c.manifest("node/"+node+".json", gvkOf("Node"), n)
+		})
+	}
+	sub := make([]collector, len(parts))
+	var wg sync.WaitGroup
+	for i, part := range parts {
+		sub[i].left = maxTotal
+		wg.Go(func() { part(&sub[i]) })
+	}
+	wg.Wait()
+	for _, s := range sub {
+		for _, it := range s.items {
+			if it.Error != "" {
+				c.items = append(c.items, it)
+			} else {
+				c.add(it.Name, it.MediaType, it.Data)
+			}
+		}
+	}
+	rec.Evidence = c.items
+	env.log().Info("captured evidence", "pod", t.Pod, "namespace", t.Namespace, "items", len(c.items),
+		"bytes", maxTotal-c.left, "incident", env.Incident)
+	return rec, nil
+}
 
+// captureEvents adds the events involving any of uids.
+func captureEvents(ctx context.Context, env Env, ns string, uids []string, c *collector) {
 	var events []corev1.Event
 	for _, uid := range uids {
-		l, err := env.Client.CoreV1().Events(t.Namespace).List(ctx, metav1.ListOptions{FieldSelector: "involvedObject.uid=" + uid})
+		l, err := env.Client.CoreV1().Events(ns).List(ctx, metav1.ListOptions{FieldSelector: "involvedObject.uid=" + uid})
 		if err != nil {
 			c.fail("events.json", fmt.Errorf("list events: %w", err))
-			break
+			return
 		}
 		for _, e := range l.Items {
 			e.ManagedFields = nil
@@ -180,17 +217,4 @@ func (a *Evidence) Apply(ctx context.Context, env Env, t Target) (Record, error)
 	if b, err := json.MarshalIndent(events, "", "  "); err == nil {
 		c.add("events.json", "application/json", b)
 	}
-
-	if node := pod.Spec.NodeName; node != "" {
-		n, err := env.Client.CoreV1().Nodes().Get(ctx, node, metav1.GetOptions{})
-		if err != nil {
-			c.fail("node/"+node+".json", fmt.Errorf("get node: %w", err))
-		} else {
-			c.manifest("node/"+node+".json", gvkOf("Node"), n)
-		}
-	}
-	rec.Evidence = c.items
-	env.log().Info("captured evidence", "pod", t.Pod, "namespace", t.Namespace, "items", len(c.items),
-		"bytes", maxTotal-c.left, "incident", env.Incident)
-	return rec, nil
 }
