@@ -192,8 +192,8 @@ func (c *Cluster) RESTConfig(user string) *rest.Config {
 		Host:            c.Server,
 		BearerToken:     c.Tokens[user],
 		TLSClientConfig: rest.TLSClientConfig{Insecure: true},
-		QPS:             200,
-		Burst:           400,
+		QPS:             1000,
+		Burst:           2000,
 	}
 }
 

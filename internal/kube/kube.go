@@ -37,7 +37,7 @@ func Config(kubeconfig string) (*rest.Config, error) {
 // tune raises client-side rate limits: responses must not queue behind
 // client throttling.
 func tune(cfg *rest.Config) *rest.Config {
-	cfg.QPS, cfg.Burst = 100, 200
+	cfg.QPS, cfg.Burst = 500, 1000
 	cfg.UserAgent = "quell"
 	return cfg
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"quell.dev/quell/internal/incident"
@@ -168,7 +169,12 @@ func (e *Engine) verify(ctx context.Context, env respond.Env, r response, t resp
 		return err
 	}
 	e.notify(notify.Contained, now, "")
-	rep, err := respond.Cleanup(ctx, respond.Env{Client: e.opts.Client, Incident: id, Log: e.opts.Log}, id)
+	kinds := e.creates(r.plan)
+	if len(kinds) == 0 {
+		_, err := e.append(ctx, id, incident.EntryCleanup, "cleanup: the actions created no objects; nothing to remove", nil)
+		return err
+	}
+	rep, err := respond.CleanupKindsOf(ctx, respond.Env{Client: e.opts.Client, Incident: id, Log: e.opts.Log}, id, kinds)
 	if err != nil {
 		_, aerr := e.append(ctx, id, incident.EntryCleanup, "cleanup failed: "+err.Error(), rep)
 		return errors.Join(err, aerr)
@@ -221,4 +227,21 @@ func objectText(action string, t respond.Target) string {
 	default:
 		return "Pod " + t.Namespace + "/" + t.Pod
 	}
+}
+
+// creates lists the kinds of object the plan's actions may create.
+func (e *Engine) creates(plan []Step) []string {
+	var kinds []string
+	for _, st := range plan {
+		if a, ok := e.opts.Registry.Get(st.Action); ok {
+			if c, ok := a.(respond.Creator); ok {
+				for _, k := range c.Creates() {
+					if !slices.Contains(kinds, k) {
+						kinds = append(kinds, k)
+					}
+				}
+			}
+		}
+	}
+	return kinds
 }

@@ -176,6 +176,9 @@ func New(opts Options) *Engine {
 	return e
 }
 
+// QueueLen is how many alerts wait for a worker.
+func (e *Engine) QueueLen() int { return len(e.queue) }
+
 // SetPolicy replaces the playbooks and allowlist for alerts handled from
 // now on.
 func (e *Engine) SetPolicy(p *Policy) { e.policy.Store(p) }

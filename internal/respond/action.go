@@ -72,7 +72,7 @@ func (r *Registry) Names() []string {
 func DefaultRegistry() *Registry {
 	return NewRegistry(
 		&Terminate{},
-		&Suspend{},
+		&Suspend{DeletePods: true},
 		&Isolate{AllowDNS: true},
 		&Label{},
 		&Annotate{},

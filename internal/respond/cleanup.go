@@ -37,8 +37,20 @@ type listed struct {
 // and reports what remains. Deletion errors are returned joined, after the
 // second listing.
 func Cleanup(ctx context.Context, env Env, incident int64) (CleanupReport, error) {
+	return CleanupKindsOf(ctx, env, incident, CleanupKinds)
+}
+
+// Creator is implemented by actions that create objects; Creates names
+// their kinds (a subset of CleanupKinds).
+type Creator interface {
+	Creates() []string
+}
+
+// CleanupKindsOf is Cleanup limited to kinds: what a response whose
+// actions create only those kinds needs to look at.
+func CleanupKindsOf(ctx context.Context, env Env, incident int64, kinds []string) (CleanupReport, error) {
 	rep := CleanupReport{Incident: incident}
-	objs, err := listIncident(ctx, env, incident)
+	objs, err := listIncident(ctx, env, incident, kinds)
 	if err != nil {
 		return rep, fmt.Errorf("cleanup incident %d: %w", incident, err)
 	}
@@ -57,7 +69,7 @@ func Cleanup(ctx context.Context, env Env, incident int64) (CleanupReport, error
 			errs = append(errs, fmt.Errorf("delete %s: %w", o.ref, err))
 		}
 	}
-	after, err := listIncident(ctx, env, incident)
+	after, err := listIncident(ctx, env, incident, kinds)
 	if err != nil {
 		return rep, fmt.Errorf("cleanup incident %d: list again: %w", incident, err)
 	}
@@ -74,7 +86,7 @@ func Cleanup(ctx context.Context, env Env, incident int64) (CleanupReport, error
 	return rep, nil
 }
 
-func listIncident(ctx context.Context, env Env, incident int64) ([]listed, error) {
+func listIncident(ctx context.Context, env Env, incident int64, kinds []string) ([]listed, error) {
 	opts := metav1.ListOptions{LabelSelector: LabelIncident + "=" + strconv.FormatInt(incident, 10)}
 	cs := env.Client
 	var out []listed
@@ -83,7 +95,7 @@ func listIncident(ctx context.Context, env Env, incident int64) ([]listed, error
 			out = append(out, listed{ref: refOf(kind, o), lifetime: o.GetLabels()[LabelLifetime]})
 		}
 	}
-	for _, kind := range CleanupKinds {
+	for _, kind := range kinds {
 		var items []metav1.Object
 		switch kind {
 		case "NetworkPolicy":

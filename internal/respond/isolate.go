@@ -43,6 +43,11 @@ type isolateState struct {
 // Name implements Action.
 func (*Isolate) Name() string { return ActionIsolate }
 
+// Creates implements Creator: the quarantine NetworkPolicy.
+func (*Isolate) Creates() []string { return []string{"NetworkPolicy"} }
+
+var _ Creator = (*Isolate)(nil)
+
 // PolicyName is the quarantine NetworkPolicy's name for incident.
 func PolicyName(incident int64) string { return "quell-quarantine-" + strconv.FormatInt(incident, 10) }
 

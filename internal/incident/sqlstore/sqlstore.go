@@ -99,6 +99,7 @@ type Store struct {
 	// updates that follow their commits; PostgreSQL uses neither.
 	wmu   sync.Mutex
 	cache *headCache // SQLite only
+	group groupCommit
 }
 
 // stmts are the hot statements of Ingest, prepared once on the writer.
@@ -299,13 +300,12 @@ func (s *Store) inTx(ctx context.Context, f func(tx *sql.Tx) error) error {
 }
 
 // writeTx runs f in a write transaction, commits it and then runs
-// committed, if not nil. With SQLite it holds wmu throughout, so that
-// committed sees the head cache in commit order; a failed transaction
-// drops the head cache, as the database may or may not hold its writes.
+// committed, if not nil. With SQLite it joins a group commit (see
+// groupCommit), under wmu, so that committed sees the head cache in commit
+// order; a failed write drops the head cache, as it may have changed it.
 func (s *Store) writeTx(ctx context.Context, f func(tx *sql.Tx) error, committed func()) error {
 	if s.cache != nil {
-		s.wmu.Lock()
-		defer s.wmu.Unlock()
+		return s.groupWrite(ctx, f, committed)
 	}
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
