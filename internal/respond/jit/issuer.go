@@ -1,0 +1,179 @@
+package jit
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	authenticationv1 "k8s.io/api/authentication/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
+
+	"quell.dev/quell/internal/respond"
+)
+
+// MaxTTL is the longest lease, and the validity of every token: the API
+// server issues no token shorter than 10 minutes, and a lease shorter than
+// that is ended early by Release (or Sweep) deleting the ServiceAccount.
+const MaxTTL = 10 * time.Minute
+
+// Options tune an Issuer; zero values mean the defaults.
+type Options struct {
+	// HomeNamespace holds the ServiceAccount of a lease with only
+	// cluster-scoped rules (a node target has no namespace).
+	HomeNamespace string
+	// FieldManager names quell in managedFields; default "quell".
+	FieldManager string
+	// ReadyTimeout bounds the wait for the rules to be in force; default
+	// 10s.
+	ReadyTimeout time.Duration
+	// Log receives a record of each lease; nil discards.
+	Log *slog.Logger
+}
+
+// Issuer creates leases with quell's standing identity. It is safe for
+// concurrent use.
+type Issuer struct {
+	client kubernetes.Interface
+	base   *rest.Config
+	opts   Options
+}
+
+// NewIssuer returns an issuer creating credentials with client and
+// building lease clients from base's host and TLS settings.
+func NewIssuer(client kubernetes.Interface, base *rest.Config, opts Options) *Issuer {
+	if opts.FieldManager == "" {
+		opts.FieldManager = "quell"
+	}
+	if opts.ReadyTimeout <= 0 {
+		opts.ReadyTimeout = 10 * time.Second
+	}
+	if opts.Log == nil {
+		opts.Log = slog.New(slog.DiscardHandler)
+	}
+	return &Issuer{client: client, base: base, opts: opts}
+}
+
+// tokenConfig is base with every credential replaced by token.
+func tokenConfig(base *rest.Config, token string) *rest.Config {
+	cfg := rest.AnonymousClientConfig(base) // host, CA, server name, limits; no credentials
+	cfg.BearerToken = token
+	return cfg
+}
+
+// Acquire creates credentials for incident granting exactly rules (in
+// namespace for the namespaced ones) for ttl (0 or more than MaxTTL means
+// MaxTTL), waits until they are in force, and returns the lease. On error
+// nothing it created is left.
+func (is *Issuer) Acquire(ctx context.Context, incident int64, namespace string, rules []rbacv1.PolicyRule, ttl time.Duration) (*Lease, error) {
+	start := time.Now()
+	if ttl <= 0 || ttl > MaxTTL {
+		ttl = MaxTTL
+	}
+	namespaced, cluster := respond.SplitRules(rules)
+	if err := checkRules(namespace, namespaced, cluster); err != nil {
+		return nil, fmt.Errorf("acquire credentials for incident %d: %w", incident, err)
+	}
+	home := namespace
+	if len(namespaced) == 0 && home == "" {
+		home = is.opts.HomeNamespace
+	}
+	if home == "" {
+		return nil, fmt.Errorf("acquire credentials for incident %d: no namespace for the service account", incident)
+	}
+	name := newName(incident)
+	l := &Lease{Incident: incident, Namespace: home, Name: name, standing: is.client, log: is.opts.Log,
+		expires: start.Add(ttl)}
+	if err := is.build(ctx, l, namespaced, cluster); err != nil {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		rep, rerr := remove(rctx, is.client, l.objects)
+		is.opts.Log.Warn("jit credentials rolled back", "incident", incident, "name", name, "error", err,
+			"deleted", len(rep.Deleted), "remaining", len(rep.Remaining), "rollback_error", rerr)
+		if rerr != nil {
+			return nil, fmt.Errorf("acquire credentials for incident %d: %w (rollback: %w)", incident, err, rerr)
+		}
+		return nil, fmt.Errorf("acquire credentials for incident %d: %w", incident, err)
+	}
+	is.opts.Log.Info("jit credentials acquired", "incident", incident, "namespace", home, "name", name,
+		"rules", len(rules), "expires", l.expires, "waited", l.waited, "took", time.Since(start))
+	return l, nil
+}
+
+// build creates l's objects and token, recording each object in l as soon
+// as it exists, and waits until the rules are in force.
+func (is *Issuer) build(ctx context.Context, l *Lease, namespaced, cluster []rbacv1.PolicyRule) error {
+	fm := is.opts.FieldManager
+	subject := rbacv1.Subject{Kind: rbacv1.ServiceAccountKind, Name: l.Name, Namespace: l.Namespace}
+	create := func(kind, ns string, rules []rbacv1.PolicyRule) error {
+		ref := respond.ObjectRef{Kind: kind, Namespace: ns, Name: l.Name}
+		ref, err := createObject(ctx, is.client, fm, ref, objectMeta(l.Name, ns, l.Incident, l.expires), rules, subject)
+		if err != nil {
+			return err
+		}
+		l.objects = append(l.objects, ref)
+		return nil
+	}
+	if err := create("ServiceAccount", l.Namespace, nil); err != nil {
+		return err
+	}
+	if len(namespaced) > 0 {
+		if err := create("Role", l.Namespace, namespaced); err != nil {
+			return err
+		}
+		if err := create("RoleBinding", l.Namespace, nil); err != nil {
+			return err
+		}
+	}
+	if len(cluster) > 0 {
+		if err := create("ClusterRole", "", cluster); err != nil {
+			return err
+		}
+		if err := create("ClusterRoleBinding", "", nil); err != nil {
+			return err
+		}
+	}
+	tr, err := is.client.CoreV1().ServiceAccounts(l.Namespace).CreateToken(ctx, l.Name, &authenticationv1.TokenRequest{
+		Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: ptr.To(int64(MaxTTL / time.Second))},
+	}, metav1.CreateOptions{FieldManager: fm})
+	if err != nil {
+		return fmt.Errorf("request token for service account %s/%s: %w", l.Namespace, l.Name, err)
+	}
+	if exp := tr.Status.ExpirationTimestamp.Time; exp.Before(l.expires) {
+		l.expires = exp
+	}
+	if l.scoped, err = kubernetes.NewForConfig(tokenConfig(is.base, tr.Status.Token)); err != nil {
+		return fmt.Errorf("client for service account %s/%s: %w", l.Namespace, l.Name, err)
+	}
+	waitStart := time.Now()
+	if err := waitInForce(ctx, l.scoped, l.Namespace, namespaced, cluster, is.opts.ReadyTimeout); err != nil {
+		return err
+	}
+	l.waited = time.Since(waitStart)
+	return nil
+}
+
+// checkRules refuses what Acquire cannot grant, before anything is
+// created; the API server validates the rest.
+func checkRules(namespace string, namespaced, cluster []rbacv1.PolicyRule) error {
+	if len(namespaced) == 0 && len(cluster) == 0 {
+		return fmt.Errorf("no rules to grant")
+	}
+	for _, r := range append(namespaced, cluster...) {
+		if len(r.NonResourceURLs) > 0 {
+			return fmt.Errorf("rule %v: non-resource URLs are not granted", r)
+		}
+	}
+	if len(namespaced) > 0 && namespace == "" {
+		return fmt.Errorf("namespaced rules need a namespace")
+	}
+	if strings.ContainsAny(namespace, "/ ") {
+		return fmt.Errorf("invalid namespace %q", namespace)
+	}
+	return nil
+}
