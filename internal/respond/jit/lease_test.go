@@ -1,7 +1,6 @@
 package jit_test
 
 import (
-	"errors"
 	"slices"
 	"testing"
 	"time"
@@ -227,7 +226,7 @@ func TestAcquireFailureLeavesNothing(t *testing.T) {
 				t.Fatal("Acquire succeeded")
 			}
 			t.Log(err)
-			if tt.invalid && !apierrors.IsInvalid(errors.Unwrap(errors.Unwrap(err))) && !apierrors.IsInvalid(err) {
+			if tt.invalid && !apierrors.IsInvalid(unwrapAll(err)) {
 				t.Errorf("error %v, want the API server's Invalid", err)
 			}
 			if got := leftovers(t, cs, incidentSelector(id)); len(got) != 0 {
