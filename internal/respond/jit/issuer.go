@@ -1,10 +1,13 @@
 package jit
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	authenticationv1 "k8s.io/api/authentication/v1"
@@ -106,48 +109,61 @@ func (is *Issuer) Acquire(ctx context.Context, incident int64, namespace string,
 }
 
 // build creates l's objects and token, recording each object in l as soon
-// as it exists, and waits until the rules are in force.
+// as it exists, and waits until the rules are in force. Requests that do
+// not depend on each other are sent together: the ServiceAccount and the
+// roles first, then the bindings (the API server checks that the binder
+// holds the rules of the role, which must exist) and the token (of the
+// ServiceAccount, which must exist).
 func (is *Issuer) build(ctx context.Context, l *Lease, namespaced, cluster []rbacv1.PolicyRule) error {
 	fm := is.opts.FieldManager
 	subject := rbacv1.Subject{Kind: rbacv1.ServiceAccountKind, Name: l.Name, Namespace: l.Namespace}
-	create := func(kind, ns string, rules []rbacv1.PolicyRule) error {
-		ref := respond.ObjectRef{Kind: kind, Namespace: ns, Name: l.Name}
-		ref, err := createObject(ctx, is.client, fm, ref, objectMeta(l.Name, ns, l.Incident, l.expires), rules, subject)
-		if err != nil {
-			return err
+	var mu sync.Mutex
+	create := func(kind, ns string, rules []rbacv1.PolicyRule) func() error {
+		return func() error {
+			ref := respond.ObjectRef{Kind: kind, Namespace: ns, Name: l.Name}
+			ref, err := createObject(ctx, is.client, fm, ref, objectMeta(l.Name, ns, l.Incident, l.expires), rules, subject)
+			if err != nil {
+				return err
+			}
+			mu.Lock()
+			l.objects = append(l.objects, ref)
+			mu.Unlock()
+			return nil
 		}
-		l.objects = append(l.objects, ref)
-		return nil
 	}
-	if err := create("ServiceAccount", l.Namespace, nil); err != nil {
-		return err
-	}
+	roles, bindings := []func() error{create("ServiceAccount", l.Namespace, nil)}, []func() error{}
 	if len(namespaced) > 0 {
-		if err := create("Role", l.Namespace, namespaced); err != nil {
-			return err
-		}
-		if err := create("RoleBinding", l.Namespace, nil); err != nil {
-			return err
-		}
+		roles = append(roles, create("Role", l.Namespace, namespaced))
+		bindings = append(bindings, create("RoleBinding", l.Namespace, nil))
 	}
 	if len(cluster) > 0 {
-		if err := create("ClusterRole", "", cluster); err != nil {
-			return err
-		}
-		if err := create("ClusterRoleBinding", "", nil); err != nil {
-			return err
-		}
+		roles = append(roles, create("ClusterRole", "", cluster))
+		bindings = append(bindings, create("ClusterRoleBinding", "", nil))
 	}
-	tr, err := is.client.CoreV1().ServiceAccounts(l.Namespace).CreateToken(ctx, l.Name, &authenticationv1.TokenRequest{
-		Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: ptr.To(int64(MaxTTL / time.Second))},
-	}, metav1.CreateOptions{FieldManager: fm})
+	if err := together(roles...); err != nil {
+		return err
+	}
+	var token string
+	err := together(append(bindings, func() error {
+		tr, err := is.client.CoreV1().ServiceAccounts(l.Namespace).CreateToken(ctx, l.Name, &authenticationv1.TokenRequest{
+			Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: ptr.To(int64(MaxTTL / time.Second))},
+		}, metav1.CreateOptions{FieldManager: fm})
+		if err != nil {
+			return fmt.Errorf("request token for service account %s/%s: %w", l.Namespace, l.Name, err)
+		}
+		token = tr.Status.Token
+		if exp := tr.Status.ExpirationTimestamp.Time; exp.Before(l.expires) {
+			l.expires = exp
+		}
+		return nil
+	})...)
+	slices.SortFunc(l.objects, func(a, b respond.ObjectRef) int {
+		return cmp.Compare(slices.Index(Kinds, a.Kind), slices.Index(Kinds, b.Kind))
+	})
 	if err != nil {
-		return fmt.Errorf("request token for service account %s/%s: %w", l.Namespace, l.Name, err)
+		return err
 	}
-	if exp := tr.Status.ExpirationTimestamp.Time; exp.Before(l.expires) {
-		l.expires = exp
-	}
-	if l.scoped, err = kubernetes.NewForConfig(tokenConfig(is.base, tr.Status.Token)); err != nil {
+	if l.scoped, err = kubernetes.NewForConfig(tokenConfig(is.base, token)); err != nil {
 		return fmt.Errorf("client for service account %s/%s: %w", l.Namespace, l.Name, err)
 	}
 	waitStart := time.Now()
@@ -155,6 +171,23 @@ func (is *Issuer) build(ctx context.Context, l *Lease, namespaced, cluster []rba
 		return err
 	}
 	l.waited = time.Since(waitStart)
+	return nil
+}
+
+// together runs steps concurrently and returns the first error in step
+// order.
+func together(steps ...func() error) error {
+	errs := make([]error, len(steps))
+	var wg sync.WaitGroup
+	for i, step := range steps {
+		wg.Go(func() { errs[i] = step() })
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
 	return nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 
 	"k8s.io/client-go/kubernetes"
 
@@ -27,32 +28,40 @@ type Report struct {
 	Kept []respond.ObjectRef `json:"kept,omitempty"`
 }
 
-// remove deletes refs, bindings first, then reads each back. Deletion
+// remove deletes refs, the bindings first (together), then the roles and
+// ServiceAccounts (together), then reads each back (together). Deletion
 // errors are joined; objects still there are reported in Remaining and
 // make the error wrap ErrRemaining.
 func remove(ctx context.Context, cs kubernetes.Interface, refs []respond.ObjectRef) (Report, error) {
 	refs = slices.Clone(refs)
 	slices.SortStableFunc(refs, func(a, b respond.ObjectRef) int { return cmp.Compare(deleteOrder[a.Kind], deleteOrder[b.Kind]) })
-	var (
-		rep  Report
-		errs []error
-	)
-	for _, r := range refs {
-		deleted, err := deleteObject(ctx, cs, r)
-		if err != nil {
-			errs = append(errs, err)
+	deleted, there := make([]bool, len(refs)), make([]bool, len(refs))
+	errs := make([]error, 2*len(refs))
+	var wg sync.WaitGroup
+	for _, bindings := range []bool{true, false} {
+		for i, r := range refs {
+			if isBinding(r.Kind) == bindings {
+				wg.Go(func() { deleted[i], errs[i] = deleteObject(ctx, cs, r) })
+			}
 		}
-		if deleted {
+		wg.Wait()
+	}
+	for i, r := range refs {
+		wg.Go(func() {
+			var err error
+			if there[i], err = exists(ctx, cs, r); err != nil {
+				errs[len(refs)+i] = fmt.Errorf("verify: %w", err)
+				there[i] = true // unknown counts as remaining
+			}
+		})
+	}
+	wg.Wait()
+	var rep Report
+	for i, r := range refs {
+		if deleted[i] {
 			rep.Deleted = append(rep.Deleted, r)
 		}
-	}
-	for _, r := range refs {
-		there, err := exists(ctx, cs, r)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("verify: %w", err))
-			there = true // unknown counts as remaining
-		}
-		if there {
+		if there[i] {
 			rep.Remaining = append(rep.Remaining, r)
 		}
 	}
@@ -61,3 +70,5 @@ func remove(ctx context.Context, cs kubernetes.Interface, refs []respond.ObjectR
 	}
 	return rep, errors.Join(errs...)
 }
+
+func isBinding(kind string) bool { return kind == "RoleBinding" || kind == "ClusterRoleBinding" }
