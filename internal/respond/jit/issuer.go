@@ -118,10 +118,11 @@ func (is *Issuer) build(ctx context.Context, l *Lease, namespaced, cluster []rba
 	fm := is.opts.FieldManager
 	subject := rbacv1.Subject{Kind: rbacv1.ServiceAccountKind, Name: l.Name, Namespace: l.Namespace}
 	var mu sync.Mutex
+	expires := l.expires
 	create := func(kind, ns string, rules []rbacv1.PolicyRule) func() error {
 		return func() error {
 			ref := respond.ObjectRef{Kind: kind, Namespace: ns, Name: l.Name}
-			ref, err := createObject(ctx, is.client, fm, ref, objectMeta(l.Name, ns, l.Incident, l.expires), rules, subject)
+			ref, err := createObject(ctx, is.client, fm, ref, objectMeta(l.Name, ns, l.Incident, expires), rules, subject)
 			if err != nil {
 				return err
 			}
@@ -143,7 +144,10 @@ func (is *Issuer) build(ctx context.Context, l *Lease, namespaced, cluster []rba
 	if err := together(roles...); err != nil {
 		return err
 	}
-	var token string
+	var (
+		token    string
+		tokenExp time.Time
+	)
 	err := together(append(bindings, func() error {
 		tr, err := is.client.CoreV1().ServiceAccounts(l.Namespace).CreateToken(ctx, l.Name, &authenticationv1.TokenRequest{
 			Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: ptr.To(int64(MaxTTL / time.Second))},
@@ -151,10 +155,7 @@ func (is *Issuer) build(ctx context.Context, l *Lease, namespaced, cluster []rba
 		if err != nil {
 			return fmt.Errorf("request token for service account %s/%s: %w", l.Namespace, l.Name, err)
 		}
-		token = tr.Status.Token
-		if exp := tr.Status.ExpirationTimestamp.Time; exp.Before(l.expires) {
-			l.expires = exp
-		}
+		token, tokenExp = tr.Status.Token, tr.Status.ExpirationTimestamp.Time
 		return nil
 	})...)
 	slices.SortFunc(l.objects, func(a, b respond.ObjectRef) int {
@@ -162,6 +163,9 @@ func (is *Issuer) build(ctx context.Context, l *Lease, namespaced, cluster []rba
 	})
 	if err != nil {
 		return err
+	}
+	if tokenExp.Before(l.expires) {
+		l.expires = tokenExp
 	}
 	if l.scoped, err = kubernetes.NewForConfig(tokenConfig(is.base, token)); err != nil {
 		return fmt.Errorf("client for service account %s/%s: %w", l.Namespace, l.Name, err)
@@ -197,7 +201,7 @@ func checkRules(namespace string, namespaced, cluster []rbacv1.PolicyRule) error
 	if len(namespaced) == 0 && len(cluster) == 0 {
 		return fmt.Errorf("no rules to grant")
 	}
-	for _, r := range append(namespaced, cluster...) {
+	for _, r := range slices.Concat(namespaced, cluster) {
 		if len(r.NonResourceURLs) > 0 {
 			return fmt.Errorf("rule %v: non-resource URLs are not granted", r)
 		}
