@@ -24,9 +24,10 @@
 //   - Lease.Release deletes the bindings, then the roles, then the
 //     ServiceAccount (each with a UID precondition, so only what Acquire
 //     created), reads each back to verify it is gone, and reports what was
-//     deleted and what remains; a complete release leaves nothing and the
-//     token stops authenticating once the ServiceAccount is gone. Release
-//     is idempotent and safe for concurrent use.
+//     deleted and what remains; a complete release leaves nothing. With the
+//     bindings gone the token is refused (403) at once; it is rejected
+//     (401) once kube-apiserver's 10 s cache of authenticated tokens lets
+//     it go. Release is idempotent and safe for concurrent use.
 //   - Sweep deletes JIT objects left by a process that ended before
 //     releasing (on start), those whose lease has expired or all of them.
 //
