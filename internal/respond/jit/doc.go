@@ -16,7 +16,8 @@
 //     shortest token the API server issues) and returns only once the API
 //     server's authorizer allows the rules to that token (RBAC is served
 //     from informers and lags a write). If any step fails, everything
-//     created so far is deleted before the error is returned.
+//     created so far is deleted before the error is returned (by UID, and
+//     by the lease's unique name for a create whose answer was lost).
 //   - Lease.Client acts with the token alone: the base config's host and
 //     CA are kept; client certificates, tokens, token files, basic auth,
 //     impersonation and exec or auth-provider plugins are dropped. The API

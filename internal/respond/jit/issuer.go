@@ -95,7 +95,7 @@ func (is *Issuer) Acquire(ctx context.Context, incident int64, namespace string,
 	if err := is.build(ctx, l, namespaced, cluster); err != nil {
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 		defer cancel()
-		rep, rerr := remove(rctx, is.client, l.objects)
+		rep, rerr := remove(rctx, is.client, rollbackRefs(l, namespaced, cluster))
 		is.opts.Log.Warn("jit credentials rolled back", "incident", incident, "name", name, "error", err,
 			"deleted", len(rep.Deleted), "remaining", len(rep.Remaining), "rollback_error", rerr)
 		if rerr != nil {
@@ -176,6 +176,27 @@ func (is *Issuer) build(ctx context.Context, l *Lease, namespaced, cluster []rba
 	}
 	l.waited = time.Since(waitStart)
 	return nil
+}
+
+// rollbackRefs are the objects to delete after a failed build: those
+// created, by UID, and by name those it may have created without knowing
+// (a create whose response was lost); the names are the lease's own.
+func rollbackRefs(l *Lease, namespaced, cluster []rbacv1.PolicyRule) []respond.ObjectRef {
+	refs := slices.Clone(l.objects)
+	planned := []respond.ObjectRef{{Kind: "ServiceAccount", Namespace: l.Namespace, Name: l.Name}}
+	if len(namespaced) > 0 {
+		planned = append(planned, respond.ObjectRef{Kind: "Role", Namespace: l.Namespace, Name: l.Name},
+			respond.ObjectRef{Kind: "RoleBinding", Namespace: l.Namespace, Name: l.Name})
+	}
+	if len(cluster) > 0 {
+		planned = append(planned, respond.ObjectRef{Kind: "ClusterRole", Name: l.Name}, respond.ObjectRef{Kind: "ClusterRoleBinding", Name: l.Name})
+	}
+	for _, p := range planned {
+		if !slices.ContainsFunc(refs, func(r respond.ObjectRef) bool { return r.Kind == p.Kind }) {
+			refs = append(refs, p)
+		}
+	}
+	return refs
 }
 
 // together runs steps concurrently and returns the first error in step
