@@ -6,6 +6,7 @@ import (
 	"time"
 
 	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/client-go/kubernetes"
 
 	"quell.dev/quell/internal/respond"
 	"quell.dev/quell/internal/respond/jit"
@@ -29,7 +30,9 @@ func reportLatency(b *testing.B, name string, ds []time.Duration) {
 // Acquire (ServiceAccount, Role, RoleBinding, token, wait until in force)
 // and Release (delete and read back), for the rules of evidence, terminate
 // and suspend on a Deployment's pod, and with a node (ClusterRole and
-// ClusterRoleBinding too).
+// ClusterRoleBinding too); as the admin (for whom the API server skips the
+// escalation check) and as an identity holding only deploy/rbac's
+// ClusterRoles.
 func BenchmarkAcquireRelease(b *testing.B) {
 	cs := admin(b)
 	ns := namespace(b, cs)
@@ -43,12 +46,16 @@ func BenchmarkAcquireRelease(b *testing.B) {
 	node := "jit-" + ns
 	mkNode(b, cs, node)
 	withNode := append(slices.Clone(rules), (&respond.Cordon{}).Rules(respond.Target{Node: node})...)
-	b.Run("namespaced", func(b *testing.B) { benchLease(b, ns, rules) })
-	b.Run("with-node", func(b *testing.B) { benchLease(b, ns, withNode) })
+	b.Run("namespaced", func(b *testing.B) { benchLease(b, newIssuer(b, jit.Options{}), ns, rules) })
+	b.Run("with-node", func(b *testing.B) { benchLease(b, newIssuer(b, jit.Options{}), ns, withNode) })
+	b.Run("namespaced-deploy-rbac", func(b *testing.B) {
+		cfg := standingIdentity(b, cs, namespace(b, cs), map[string]string{
+			"default.yaml": jit.DefaultClusterRole, "jit.yaml": jit.IssuerClusterRole})
+		benchLease(b, jit.NewIssuer(must(kubernetes.NewForConfig(cfg)), cfg, jit.Options{}), ns, rules)
+	})
 }
 
-func benchLease(b *testing.B, ns string, rules []rbacv1.PolicyRule) {
-	is := newIssuer(b, jit.Options{})
+func benchLease(b *testing.B, is *jit.Issuer, ns string, rules []rbacv1.PolicyRule) {
 	var total, acquire, release, waited []time.Duration
 	for b.Loop() {
 		start := time.Now()

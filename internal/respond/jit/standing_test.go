@@ -23,7 +23,7 @@ import (
 // deploy/rbac ClusterRoles named roles (file → role name), under names of
 // this test, and returns its config (a TokenRequest token, nothing else)
 // once the bindings are in force.
-func standingIdentity(t *testing.T, cs kubernetes.Interface, ns string, roles map[string]string) *rest.Config {
+func standingIdentity(t testing.TB, cs kubernetes.Interface, ns string, roles map[string]string) *rest.Config {
 	t.Helper()
 	ctx := t.Context()
 	sa := "quell"
