@@ -50,7 +50,7 @@ func Manifests() (map[string][]byte, error) {
 			"# holds) and adds jit.yaml.\n",
 		&corev1.Namespace{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Namespace"}, ObjectMeta: meta(DeployNamespace, "")},
 		&corev1.ServiceAccount{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "ServiceAccount"}, ObjectMeta: meta(DeployServiceAccount, DeployNamespace)},
-	}, role(DefaultClusterRole, "# Every action's rules (object names dropped) and the server's reads.\n", DefaultModeRules())...)
+	}, role(DefaultClusterRole, "# Every action's rules (object names dropped), the server's reads and its\n# Kubernetes Event notifications.\n", DefaultModeRules())...)
 	jit := role(IssuerClusterRole, "# jit mode (credentials: jit), applied with default.yaml: create, read back\n"+
 		"# and delete each response's ServiceAccount, Role(s) and binding(s), and\n"+
 		"# request their tokens. No escalate or bind: quell grants only what\n"+

@@ -63,10 +63,11 @@ func ActionRules(actions []respond.Action, targets []respond.Target) []rbacv1.Po
 	return Merge(all)
 }
 
-// ServerRules are the reads (and deletes) the server needs besides the
-// actions: the pod watch, owner resolution and the protection check
-// (respond.GetObject) read pods, nodes and workloads; respond.Cleanup
-// lists every kind it may delete. Deleting RBAC objects and
+// ServerRules are what the server needs besides the actions: the pod
+// watch, owner resolution and the protection check (respond.GetObject)
+// read pods, nodes and workloads; respond.Cleanup lists every kind it may
+// delete; Kubernetes Event notifications (notify.KubeEvent) create
+// events. Deleting RBAC objects and
 // ServiceAccounts is granted by IssuerRules only: the default mode never
 // creates them.
 func ServerRules() []rbacv1.PolicyRule {
@@ -76,6 +77,7 @@ func ServerRules() []rbacv1.PolicyRule {
 		{APIGroups: []string{""}, Resources: []string{"nodes", "replicationcontrollers"}, Verbs: get},
 		{APIGroups: []string{"apps"}, Resources: []string{"deployments", "replicasets", "statefulsets", "daemonsets"}, Verbs: get},
 		{APIGroups: []string{"batch"}, Resources: []string{"jobs", "cronjobs"}, Verbs: get},
+		{APIGroups: []string{""}, Resources: []string{"events"}, Verbs: []string{"create"}},
 	}
 	for _, kind := range respond.CleanupKinds {
 		group, resource := kindResource(kind)
