@@ -1,71 +1,38 @@
 package respond_test
 
 import (
+	"context"
 	"testing"
-	"time"
 
-	authenticationv1 "k8s.io/api/authentication/v1"
-	authorizationv1 "k8s.io/api/authorization/v1"
-	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/utils/ptr"
 
 	"quell.dev/quell/internal/devcluster"
 	"quell.dev/quell/internal/respond"
+	"quell.dev/quell/internal/respond/jit"
 	"quell.dev/quell/internal/testenv"
 )
 
-// scopedClient creates a ServiceAccount bound to exactly rules (a Role in
-// ns, and a ClusterRole for cluster-scoped rules), all labelled as
-// temporary objects of incident id, and returns a client acting with a
-// short-lived token of it.
+// scopedClient acquires just-in-time credentials for incident id granting
+// exactly rules in ns (the ServiceAccount, Role(s) and binding(s) are
+// labelled as temporary objects of the incident) and returns the lease's
+// client, which acts with a short-lived token alone.
 func scopedClient(t *testing.T, cs kubernetes.Interface, ns string, id int64, rules []rbacv1.PolicyRule) kubernetes.Interface {
 	t.Helper()
-	ctx := t.Context()
-	name := "quell-jit-" + itoa32(id)
-	meta := metav1.ObjectMeta{Name: name, Namespace: ns,
-		Labels: map[string]string{respond.LabelIncident: itoa32(id), respond.LabelLifetime: respond.LifetimeTemporary}}
-	must(cs.CoreV1().ServiceAccounts(ns).Create(ctx, &corev1.ServiceAccount{ObjectMeta: meta}, metav1.CreateOptions{}))
-	subject := []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: name, Namespace: ns}}
-	namespaced, cluster := respond.SplitRules(rules)
-	if len(namespaced) > 0 {
-		must(cs.RbacV1().Roles(ns).Create(ctx, &rbacv1.Role{ObjectMeta: meta, Rules: namespaced}, metav1.CreateOptions{}))
-		must(cs.RbacV1().RoleBindings(ns).Create(ctx, &rbacv1.RoleBinding{ObjectMeta: meta, Subjects: subject,
-			RoleRef: rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: name}}, metav1.CreateOptions{}))
-	}
-	if len(cluster) > 0 {
-		cm := meta
-		cm.Namespace = ""
-		must(cs.RbacV1().ClusterRoles().Create(ctx, &rbacv1.ClusterRole{ObjectMeta: cm, Rules: cluster}, metav1.CreateOptions{}))
-		must(cs.RbacV1().ClusterRoleBindings().Create(ctx, &rbacv1.ClusterRoleBinding{ObjectMeta: cm, Subjects: subject,
-			RoleRef: rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: name}}, metav1.CreateOptions{}))
-	}
-	tok := must(cs.CoreV1().ServiceAccounts(ns).CreateToken(ctx, name, &authenticationv1.TokenRequest{
-		Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: ptr.To[int64](600)}}, metav1.CreateOptions{}))
 	cfg := testenv.Cluster(t).RESTConfig(devcluster.AdminUser)
-	cfg.BearerToken = tok.Status.Token
-	scoped := must(kubernetes.NewForConfig(cfg))
-
-	// RBAC is served from informers: wait until the first rule is in force.
-	r := rules[0]
-	attrs := &authorizationv1.ResourceAttributes{Namespace: ns, Verb: r.Verbs[0], Group: r.APIGroups[0], Resource: r.Resources[0]}
-	if len(r.ResourceNames) > 0 {
-		attrs.Name = r.ResourceNames[0]
+	lease, err := jit.NewIssuer(cs, cfg, jit.Options{HomeNamespace: ns}).Acquire(t.Context(), id, ns, rules, 0)
+	if err != nil {
+		t.Fatal(err)
 	}
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		rev := must(scoped.AuthorizationV1().SelfSubjectAccessReviews().Create(ctx, &authorizationv1.SelfSubjectAccessReview{
-			Spec: authorizationv1.SelfSubjectAccessReviewSpec{ResourceAttributes: attrs}}, metav1.CreateOptions{}))
-		if rev.Status.Allowed {
-			return scoped
+	t.Cleanup(func() {
+		if rep, err := lease.Release(context.Background()); err != nil || len(rep.Remaining) != 0 {
+			t.Errorf("release credentials: %+v, %v", rep, err)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("scoped credentials never allowed %+v", attrs)
-		}
-	}
+	})
+	return lease.Client()
 }
 
 func TestScopedCredentials(t *testing.T) {
@@ -157,8 +124,9 @@ func TestScopedCredentials(t *testing.T) {
 			if len(rep.Deleted) < 3 || len(rep.Remaining) != 0 || len(rep.Kept) != 0 {
 				t.Errorf("cleanup report %+v, want the ServiceAccount, Role(s) and binding(s) deleted and nothing left", rep)
 			}
-			if _, err := cs.CoreV1().ServiceAccounts(ns).Get(t.Context(), "quell-jit-"+itoa32(id), metav1.GetOptions{}); !apierrors.IsNotFound(err) {
-				t.Errorf("service account after cleanup: %v", err)
+			sas, err := cs.CoreV1().ServiceAccounts(ns).List(t.Context(), metav1.ListOptions{LabelSelector: respond.LabelIncident + "=" + itoa32(id)})
+			if err != nil || len(sas.Items) != 0 {
+				t.Errorf("service accounts after cleanup: %v, %v", sas, err)
 			}
 		})
 	}
