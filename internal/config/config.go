@@ -32,6 +32,7 @@ type Config struct {
 type Response struct {
 	Playbooks                 []string      // response.playbooks: playbook files, validated at start, re-read when changed
 	Credentials               string        // response.credentials: standing (quell's own identity) or jit
+	HomeNamespace             string        // response.home_namespace: quell's namespace (jit credentials for node actions live there)
 	ProtectedNamespaces       []string      // response.protected_namespaces: never acted on
 	VerifyHold                time.Duration // response.verify_hold: how long containment must hold
 	ActionsPerMinute          int           // response.actions_per_minute: destructive actions, all namespaces
@@ -135,6 +136,7 @@ func Default() Config {
 		Notify: Notify{KubeEvents: true},
 		Response: Response{
 			Credentials:               CredentialsStanding,
+			HomeNamespace:             "quell-system",
 			ProtectedNamespaces:       []string{"kube-system", "kube-public", "kube-node-lease", "quell-system"},
 			VerifyHold:                time.Second,
 			ActionsPerMinute:          60,

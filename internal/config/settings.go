@@ -81,6 +81,8 @@ func settings() []setting {
 		{"response.playbooks", func(c *Config, v string) error { c.Response.Playbooks = splitList(v); return nil }, nil},
 		{"response.credentials", str(func(c *Config) *string { return &c.Response.Credentials }),
 			oneOf(func(c *Config) string { return c.Response.Credentials }, CredentialsStanding, CredentialsJIT)},
+		{"response.home_namespace", str(func(c *Config) *string { return &c.Response.HomeNamespace }),
+			func(c *Config) error { return checkName(c.Response.HomeNamespace) }},
 		{"response.protected_namespaces", func(c *Config, v string) error { c.Response.ProtectedNamespaces = splitList(v); return nil }, nil},
 		{"response.verify_hold", dur(func(c *Config) *time.Duration { return &c.Response.VerifyHold }),
 			func(c *Config) error { return positive(int64(c.Response.VerifyHold)) }},

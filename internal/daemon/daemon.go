@@ -9,7 +9,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/client-go/kubernetes"
@@ -23,6 +25,7 @@ import (
 	"quell.dev/quell/internal/playbook"
 	"quell.dev/quell/internal/podwatch"
 	"quell.dev/quell/internal/respond"
+	"quell.dev/quell/internal/respond/jit"
 	"quell.dev/quell/internal/rules"
 	"quell.dev/quell/internal/server"
 )
@@ -58,14 +61,14 @@ func RunServer(ctx context.Context, cfg *config.Config, log *slog.Logger, ready 
 		cs       *kubernetes.Clientset
 		resolver *owner.Resolver
 	)
-	rc, err := kube.Config(cfg.Kubernetes.Kubeconfig)
+	restCfg, err := kube.Config(cfg.Kubernetes.Kubeconfig)
 	switch {
 	case errors.Is(err, kube.ErrNoCluster):
 		log.Warn("no cluster configured: alerts are recorded, targets are not resolved and nothing is acted on")
 	case err != nil:
 		return err
 	default:
-		cs, err = kubernetes.NewForConfig(rc)
+		cs, err = kubernetes.NewForConfig(restCfg)
 		if err != nil {
 			return fmt.Errorf("kubernetes client: %w", err)
 		}
@@ -98,7 +101,24 @@ func RunServer(ctx context.Context, cfg *config.Config, log *slog.Logger, ready 
 		if err != nil {
 			return fmt.Errorf("load playbooks: %w", err)
 		}
-		eng := playbook.New(playbook.Options{Store: store, Client: cs, Resolver: resolver, Log: log, Mode: cfg.Server.Mode, Notify: dispatcher, Registerer: reg,
+		var issuer playbook.Issuer
+		if rc.Credentials == config.CredentialsJIT || slices.ContainsFunc(policy.Playbooks, func(p *playbook.Playbook) bool { return p.Credentials == config.CredentialsJIT }) {
+			issuer = jit.NewIssuer(cs, restCfg, jit.Options{HomeNamespace: rc.HomeNamespace, Log: log})
+			// Before any response starts: what a previous run left is
+			// orphaned (one server acts on a cluster; its leases died with it).
+			sweepJIT(ctx, cs, log, true)
+			wg.Go(func() {
+				for {
+					select {
+					case <-ctx.Done():
+						return
+					case <-time.After(time.Minute):
+						sweepJIT(ctx, cs, log, false) // leases that expired without a release
+					}
+				}
+			})
+		}
+		eng := playbook.New(playbook.Options{Store: store, Client: cs, Resolver: resolver, Log: log, Issuer: issuer, Mode: cfg.Server.Mode, Notify: dispatcher, Registerer: reg,
 			Registry: actions, Policy: policy, PolicyFiles: rc.Playbooks, Credentials: rc.Credentials, Protected: rc.ProtectedNamespaces,
 			VerifyHold: rc.VerifyHold, ActionsPerMinute: rc.ActionsPerMinute, NamespaceActionsPerMinute: rc.NamespaceActionsPerMinute,
 			SuspensionsPerHour: rc.SuspensionsPerHour, Cluster: cfg.Kubernetes.Cluster, Window: cfg.Server.Window})
@@ -130,6 +150,17 @@ func RunServer(ctx context.Context, cfg *config.Config, log *slog.Logger, ready 
 		})
 	}
 	return srv.Start(ctx)
+}
+
+// sweepJIT removes leftover just-in-time credentials: all of them, or
+// those whose lease expired.
+func sweepJIT(ctx context.Context, cs kubernetes.Interface, log *slog.Logger, all bool) {
+	rep, err := jit.Sweep(ctx, cs, jit.SweepOptions{All: all, Log: log})
+	if err != nil && ctx.Err() == nil {
+		log.Error("sweep just-in-time credentials", "err", err)
+	} else if len(rep.Deleted) > 0 {
+		log.Warn("removed leftover just-in-time credentials", "deleted", len(rep.Deleted), "remaining", len(rep.Remaining))
+	}
 }
 
 // LoadRules loads and compiles the built-in and configured rules, logging

@@ -23,6 +23,7 @@ import (
 	"quell.dev/quell/internal/incident/sqlstore"
 	"quell.dev/quell/internal/owner"
 	"quell.dev/quell/internal/playbook"
+	"quell.dev/quell/internal/respond/jit"
 	"quell.dev/quell/internal/testenv"
 )
 
@@ -72,6 +73,9 @@ func newEnv(t testing.TB, opts playbook.Options) *env {
 	}
 	t.Cleanup(func() { store.Close() })
 	opts.Store, opts.Client, opts.Log = store, cs, slog.New(slog.DiscardHandler)
+	if opts.Credentials == config.CredentialsJIT && opts.Issuer == nil {
+		opts.Issuer = jit.NewIssuer(cs, c.RESTConfig(devcluster.AdminUser), jit.Options{})
+	}
 	if opts.Resolver == nil {
 		opts.Resolver = owner.NewResolver(cs) // shared with alert, as the server shares it
 	}
