@@ -22,6 +22,41 @@ type response struct {
 	credentials string
 	start       time.Time
 	timeline    []incident.Entry // read under the incident's lock
+	// evidence, when not nil, delivers the evidence captured while the
+	// decision was being recorded (see prefetchEvidence).
+	evidence <-chan captured
+}
+
+type captured struct {
+	rec respond.Record
+	err error
+}
+
+// prefetchEvidence starts capturing evidence now, for a plan that
+// captures it before its other actions, so that the reads overlap the
+// decision's writes instead of delaying the action. It still completes
+// before any action: the evidence step waits for it. Only with the
+// standing identity and outside dry runs (a lease does not exist yet, and
+// the capture itself writes nothing).
+func (e *Engine) prefetchEvidence(ctx context.Context, r response) <-chan captured {
+	if r.credentials == CredentialsJIT || r.dryRun || len(r.plan) == 0 || r.plan[0].Action != respond.ActionEvidence || r.plan[0].Approval.Needed() {
+		return nil
+	}
+	t := r.target()
+	if _, done := outcome(r.timeline, respond.ActionEvidence, t); done {
+		return nil
+	}
+	a, ok := e.opts.Registry.Get(respond.ActionEvidence)
+	if !ok {
+		return nil
+	}
+	out := make(chan captured, 1)
+	env := respond.Env{Client: e.opts.Client, Incident: r.inc.ID, Log: e.opts.Log}
+	go func() {
+		rec, err := a.Apply(ctx, env, t)
+		out <- captured{rec, err}
+	}()
+	return out
 }
 
 func (r response) target() respond.Target {
@@ -104,7 +139,17 @@ func (e *Engine) apply(ctx context.Context, env respond.Env, r response, t respo
 			e.opts.Log.Warn("resuming an action whose outcome was not recorded", "incident", r.inc.ID, "action", st.Action)
 		}
 		started := time.Now().UTC()
-		rec, err := a.Apply(ctx, env, t)
+		var rec respond.Record
+		if st.Action == respond.ActionEvidence && r.evidence != nil {
+			c := <-r.evidence
+			r.evidence = nil
+			rec, err = c.rec, c.err
+			if !rec.Started.IsZero() {
+				started = rec.Started
+			}
+		} else {
+			rec, err = a.Apply(ctx, env, t)
+		}
 		e.m.actions.WithLabelValues(st.Action, result(err)).Inc()
 		pending = append(pending, entry(started, incident.EntryActionStarted, st.Action+" started", nil))
 		if err != nil {

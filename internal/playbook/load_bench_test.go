@@ -13,6 +13,7 @@ import (
 
 	"quell.dev/quell/internal/config"
 	"quell.dev/quell/internal/incident"
+	"quell.dev/quell/internal/playbook"
 )
 
 // deletions records when each pod of the namespace is deleted, from a
@@ -112,7 +113,7 @@ func report(b *testing.B, lat []time.Duration) {
 // distinct incidents) at once, each from its own goroutine, and measures
 // each alert's time to its pod's deletion seen by a watch.
 func BenchmarkConcurrentIncidents(b *testing.B) {
-	e := setup(b, config.ModeEnforce)
+	e := setupWith(b, unlimited())
 	var lat []time.Duration
 	for round := 0; b.Loop(); round++ {
 		b.StopTimer()
@@ -141,7 +142,7 @@ func BenchmarkConcurrentIncidents(b *testing.B) {
 // fixed rate (QUELL_BENCH_RATE, default 200/s) for b.N alerts and reports
 // the latency to deletion and the longest the response queue grew.
 func BenchmarkSustainedIncidents(b *testing.B) {
-	e := setup(b, config.ModeEnforce)
+	e := setupWith(b, unlimited())
 	const rate = 200
 	b.StopTimer()
 	names := e.barePods(b, "s", b.N)
@@ -169,4 +170,10 @@ func BenchmarkSustainedIncidents(b *testing.B) {
 	b.ReportMetric(offered, "alerts/s")
 	b.ReportMetric(float64(maxQueue), "max-queue")
 	report(b, lat)
+}
+
+// unlimited is enforce mode without the rate limits, which a benchmark
+// of thousands of incidents would otherwise measure.
+func unlimited() playbook.Options {
+	return playbook.Options{Mode: config.ModeEnforce, ActionsPerMinute: 1 << 30, NamespaceActionsPerMinute: 1 << 30}
 }

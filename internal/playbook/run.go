@@ -105,31 +105,38 @@ func (e *Engine) respond(ctx context.Context, j job) (verification, error) {
 	if facts.Severity < pb.MinSeverity {
 		return nil, e.decisionOnce(ctx, inc.ID, Decision{Playbook: pb.Name, Reason: fmt.Sprintf("no action: severity %s is below the %s playbook's minimum %s", facts.Severity, pb.Name, pb.MinSeverity)}, timeline)
 	}
+	plan, d := e.plan(pb, facts)
+	mode := cmp.Or(pb.Mode, e.opts.Mode)
+	limited := ""
+	if len(plan) > 0 && mode != config.ModeObserve && destructive(plan) {
+		if ok, why := e.limits.allow(facts.Target.Namespace); !ok {
+			limited = why
+		}
+	}
+	r := response{inc: inc, facts: facts, plan: plan, dryRun: mode == config.ModeDryRun,
+		credentials: cmp.Or(pb.Credentials, e.opts.Credentials), start: start, timeline: timeline}
+	if len(plan) > 0 && mode != config.ModeObserve && limited == "" {
+		r.evidence = e.prefetchEvidence(ctx, r)
+	}
 	if pb.has(StepEnrich) && facts.Chain != nil {
 		if err := e.enrich(ctx, inc.ID, *facts.Chain, timeline); err != nil {
 			return nil, err
 		}
 	}
-	plan, d := e.plan(pb, facts)
-	if len(plan) == 0 {
+	switch {
+	case len(plan) == 0:
 		d.Reason = "no action: " + d.Reason
 		return nil, e.decisionOnce(ctx, inc.ID, d, timeline)
-	}
-	mode := cmp.Or(pb.Mode, e.opts.Mode)
-	if mode == config.ModeObserve {
+	case mode == config.ModeObserve:
 		d.Reason = "observe mode, nothing changed; would run " + strings.Join(d.Actions, ", ") + ": " + d.Reason
 		return nil, e.decisionOnce(ctx, inc.ID, d, timeline)
-	}
-	if destructive(plan) {
-		if ok, why := e.limits.allow(facts.Target.Namespace); !ok {
-			return nil, e.decisionOnce(ctx, inc.ID, Decision{Playbook: pb.Name, Reason: "no action: " + why + "; " + d.Reason}, timeline)
-		}
+	case limited != "":
+		return nil, e.decisionOnce(ctx, inc.ID, Decision{Playbook: pb.Name, Reason: "no action: " + limited + "; " + d.Reason}, timeline)
 	}
 	if err := e.decisionOnce(ctx, inc.ID, d, timeline); err != nil {
 		return nil, err
 	}
-	return e.act(ctx, response{inc: inc, facts: facts, plan: plan, dryRun: mode == config.ModeDryRun,
-		credentials: cmp.Or(pb.Credentials, e.opts.Credentials), start: start, timeline: timeline})
+	return e.act(ctx, r)
 }
 
 // plan expands a playbook's steps into the actions to run, and the
