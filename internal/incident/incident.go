@@ -267,6 +267,8 @@ type Store interface {
 	Timeline(ctx context.Context, id int64) ([]Entry, error)
 	// Append adds an entry to an incident's timeline.
 	Append(ctx context.Context, id int64, e Entry) (Entry, error)
+	// AppendAll adds entries in order in one transaction: all or none.
+	AppendAll(ctx context.Context, id int64, es []Entry) ([]Entry, error)
 	// Transition moves an incident to state to, recording e (type state if
 	// empty) in the same transaction; ErrConflict if the state machine
 	// forbids it.

@@ -125,11 +125,15 @@ func (e *Engine) apply(ctx context.Context, env respond.Env, r response, t respo
 				return nil, errors.Join(err, e.flush(ctx, r.inc.ID, pending), e.stopped(ctx, r.inc.ID, why, r.timeline))
 			}
 		}
-		fresh, err := e.opts.Store.Once(ctx, key)
-		if err != nil {
-			return nil, fmt.Errorf("record action key: %w", err)
+		// Evidence only reads: it needs no key, its record suffices.
+		fresh := true
+		if st.Action != respond.ActionEvidence {
+			var err error
+			if fresh, err = e.opts.Store.Once(ctx, key); err != nil {
+				return nil, fmt.Errorf("record action key: %w", err)
+			}
 		}
-		if prev, done := outcome(r.timeline, st.Action, t); !fresh && done {
+		if prev, done := outcome(r.timeline, st.Action, t); done && (!fresh || st.Action == respond.ActionEvidence) {
 			if _, verifying := e.inFlight.Load(r.inc.ID); prev != nil && !verifying && r.inc.State == incident.StateActing && st.Action != respond.ActionEvidence {
 				last = prev // acted before a restart, never verified: verify now
 			}
@@ -139,7 +143,10 @@ func (e *Engine) apply(ctx context.Context, env respond.Env, r response, t respo
 			e.opts.Log.Warn("resuming an action whose outcome was not recorded", "incident", r.inc.ID, "action", st.Action)
 		}
 		started := time.Now().UTC()
-		var rec respond.Record
+		var (
+			rec respond.Record
+			err error
+		)
 		if st.Action == respond.ActionEvidence && r.evidence != nil {
 			c := <-r.evidence
 			r.evidence = nil
@@ -167,6 +174,7 @@ func (e *Engine) apply(ctx context.Context, env respond.Env, r response, t respo
 			pending = append(pending, entry(time.Now().UTC(), incident.EntryEvidence, summary(rec), rec))
 			continue
 		}
+		pending = append(pending, entry(time.Now().UTC(), incident.EntryActionSucceeded, summary(rec), rec))
 		if err := e.flush(ctx, r.inc.ID, pending); err != nil {
 			return nil, err
 		}
@@ -178,9 +186,6 @@ func (e *Engine) apply(ctx context.Context, env respond.Env, r response, t respo
 			if st.Action == respond.ActionSuspend && rec.Changed {
 				e.limits.suspendedOne(t.Namespace)
 			}
-		}
-		if _, err := e.append(ctx, r.inc.ID, incident.EntryActionSucceeded, summary(rec), rec); err != nil {
-			return nil, err
 		}
 		last = &rec
 	}
@@ -205,11 +210,10 @@ func (e *Engine) verify(ctx context.Context, env respond.Env, r response, t resp
 		return e.fail(ctx, id, "verification failed: "+err.Error())
 	}
 	took := time.Since(r.start)
-	if _, err := e.append(ctx, id, incident.EntryVerification, fmt.Sprintf("contained: %s verified %s after the response began, the %s hold included", last.Action, took.Round(time.Millisecond), e.opts.VerifyHold), nil); err != nil {
-		return err
-	}
 	e.m.latency.Observe(took.Seconds())
-	now, err := e.transition(ctx, id, incident.StateContained, "contained")
+	// The verification is the entry of the move to contained.
+	now, err := e.transitionWith(ctx, id, incident.StateContained, entry(time.Now().UTC(), incident.EntryVerification,
+		fmt.Sprintf("contained: %s verified %s after the response began, the %s hold included", last.Action, took.Round(time.Millisecond), e.opts.VerifyHold), nil))
 	if err != nil {
 		return err
 	}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -28,6 +29,8 @@ import (
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }
+
+var benchRuns atomic.Int64
 
 type env struct {
 	cs    kubernetes.Interface
@@ -63,6 +66,9 @@ func newEnv(t testing.TB, opts playbook.Options) *env {
 	ns := strings.ToLower(strings.NewReplacer("/", "-", "_", "-").Replace(t.Name()))
 	if len(ns) > 50 {
 		ns = ns[:50]
+	}
+	if _, ok := t.(*testing.B); ok { // a benchmark runs more than once
+		ns = fmt.Sprintf("%s-%d", ns, benchRuns.Add(1))
 	}
 	if _, err := cs.CoreV1().Namespaces().Create(t.Context(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)

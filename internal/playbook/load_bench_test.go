@@ -2,7 +2,9 @@ package playbook_test
 
 import (
 	"fmt"
+	"os"
 	"slices"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -143,7 +145,10 @@ func BenchmarkConcurrentIncidents(b *testing.B) {
 // the latency to deletion and the longest the response queue grew.
 func BenchmarkSustainedIncidents(b *testing.B) {
 	e := setupWith(b, unlimited())
-	const rate = 200
+	rate := 200
+	if n, err := strconv.Atoi(os.Getenv("QUELL_BENCH_RATE")); err == nil && n > 0 {
+		rate = n
+	}
 	b.StopTimer()
 	names := e.barePods(b, "s", b.N)
 	d := e.watchDeletions(b)
@@ -151,7 +156,7 @@ func BenchmarkSustainedIncidents(b *testing.B) {
 	b.StartTimer()
 	sent := make(map[string]time.Time, b.N)
 	maxQueue := 0
-	tick := time.NewTicker(time.Second / rate)
+	tick := time.NewTicker(time.Second / time.Duration(rate))
 	defer tick.Stop()
 	start := time.Now()
 	var wg sync.WaitGroup
@@ -175,5 +180,11 @@ func BenchmarkSustainedIncidents(b *testing.B) {
 // unlimited is enforce mode without the rate limits, which a benchmark
 // of thousands of incidents would otherwise measure.
 func unlimited() playbook.Options {
-	return playbook.Options{Mode: config.ModeEnforce, ActionsPerMinute: 1 << 30, NamespaceActionsPerMinute: 1 << 30}
+	return playbook.Options{Mode: config.ModeEnforce, ActionsPerMinute: 1 << 30, NamespaceActionsPerMinute: 1 << 30, Workers: workers()}
+}
+
+// workers is QUELL_BENCH_WORKERS, or the engine's default.
+func workers() int {
+	n, _ := strconv.Atoi(os.Getenv("QUELL_BENCH_WORKERS"))
+	return n
 }

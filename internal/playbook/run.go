@@ -118,22 +118,21 @@ func (e *Engine) respond(ctx context.Context, j job) (verification, error) {
 	if len(plan) > 0 && mode != config.ModeObserve && limited == "" {
 		r.evidence = e.prefetchEvidence(ctx, r)
 	}
+	var pre []incident.Entry // written with the decision, in one transaction
 	if pb.has(StepEnrich) && facts.Chain != nil {
-		if err := e.enrich(ctx, inc.ID, *facts.Chain, timeline); err != nil {
-			return nil, err
-		}
+		pre = enrichment(*facts.Chain, timeline)
 	}
 	switch {
 	case len(plan) == 0:
 		d.Reason = "no action: " + d.Reason
-		return nil, e.decisionOnce(ctx, inc.ID, d, timeline)
+		return nil, e.decisionOnce(ctx, inc.ID, d, timeline, pre...)
 	case mode == config.ModeObserve:
 		d.Reason = "observe mode, nothing changed; would run " + strings.Join(d.Actions, ", ") + ": " + d.Reason
-		return nil, e.decisionOnce(ctx, inc.ID, d, timeline)
+		return nil, e.decisionOnce(ctx, inc.ID, d, timeline, pre...)
 	case limited != "":
-		return nil, e.decisionOnce(ctx, inc.ID, Decision{Playbook: pb.Name, Reason: "no action: " + limited + "; " + d.Reason}, timeline)
+		return nil, e.decisionOnce(ctx, inc.ID, Decision{Playbook: pb.Name, Reason: "no action: " + limited + "; " + d.Reason}, timeline, pre...)
 	}
-	if err := e.decisionOnce(ctx, inc.ID, d, timeline); err != nil {
+	if err := e.decisionOnce(ctx, inc.ID, d, timeline, pre...); err != nil {
 		return nil, err
 	}
 	return e.act(ctx, r)
@@ -272,12 +271,13 @@ func entry(at time.Time, typ incident.EntryType, text string, data any) incident
 	return ent
 }
 
-// flush appends entries in order.
+// flush appends entries in order, in one transaction.
 func (e *Engine) flush(ctx context.Context, id int64, entries []incident.Entry) error {
-	for _, ent := range entries {
-		if _, err := e.opts.Store.Append(ctx, id, ent); err != nil {
-			return fmt.Errorf("append %s entry: %w", ent.Type, err)
-		}
+	if len(entries) == 0 {
+		return nil
+	}
+	if _, err := e.opts.Store.AppendAll(ctx, id, entries); err != nil {
+		return fmt.Errorf("append %d entries: %w", len(entries), err)
 	}
 	return nil
 }
@@ -285,15 +285,18 @@ func (e *Engine) flush(ctx context.Context, id int64, entries []incident.Entry) 
 // decisionOnce records d unless the timeline (read under the incident's
 // lock) already holds the same decision: the same actions, whatever alert
 // led to them, or the same reason for none.
-func (e *Engine) decisionOnce(ctx context.Context, id int64, d Decision, timeline []incident.Entry) error {
-	for _, ent := range timeline {
+//
+// Entries in pre (the enrichment that led to it) are written first, in the
+// same transaction.
+func (e *Engine) decisionOnce(ctx context.Context, id int64, d Decision, timeline []incident.Entry, pre ...incident.Entry) error {
+	dup := slices.ContainsFunc(timeline, func(ent incident.Entry) bool {
 		var prev Decision
-		if ent.Type == incident.EntryDecision && json.Unmarshal(ent.Data, &prev) == nil && prev.key() == d.key() {
-			return nil
-		}
+		return ent.Type == incident.EntryDecision && json.Unmarshal(ent.Data, &prev) == nil && prev.key() == d.key()
+	})
+	if !dup {
+		pre = append(pre, entry(time.Now().UTC(), incident.EntryDecision, d.Reason, d))
 	}
-	_, err := e.append(ctx, id, incident.EntryDecision, d.Reason, d)
-	return err
+	return e.flush(ctx, id, pre)
 }
 
 // key identifies a decision for deduplication.
@@ -306,14 +309,23 @@ func (d Decision) key() string {
 
 // transition moves the incident to `to` when it is not there already.
 func (e *Engine) transition(ctx context.Context, id int64, to incident.State, why string) (*incident.Incident, error) {
+	return e.transitionWith(ctx, id, to, incident.Entry{Time: time.Now().UTC(), Type: incident.EntryState, Actor: actor, Summary: why})
+}
+
+// transitionWith is transition recording ent; when the incident is there
+// already, ent is appended unless it is a plain state entry.
+func (e *Engine) transitionWith(ctx context.Context, id int64, to incident.State, ent incident.Entry) (*incident.Incident, error) {
 	inc, err := e.opts.Store.Get(ctx, id)
 	if err != nil {
 		return nil, fmt.Errorf("get incident: %w", err)
 	}
 	if inc.State == to {
+		if ent.Type != incident.EntryState {
+			return inc, e.flush(ctx, id, []incident.Entry{ent})
+		}
 		return inc, nil
 	}
-	inc, err = e.opts.Store.Transition(ctx, id, to, incident.Entry{Time: time.Now().UTC(), Type: incident.EntryState, Actor: actor, Summary: why})
+	inc, err = e.opts.Store.Transition(ctx, id, to, ent)
 	if err != nil {
 		return nil, fmt.Errorf("move incident to %s: %w", to, err)
 	}
@@ -387,14 +399,13 @@ func (e *Engine) validate(ctx context.Context, inc *incident.Incident, a inciden
 	return f, "", nil
 }
 
-// enrich records the owner chain once per incident and chain.
-func (e *Engine) enrich(ctx context.Context, id int64, chain owner.Chain, timeline []incident.Entry) error {
+// enrichment is the owner chain's entry, unless the timeline has it.
+func enrichment(chain owner.Chain, timeline []incident.Entry) []incident.Entry {
 	text := "owner chain: " + chainText(chain)
 	for _, ent := range timeline {
 		if ent.Type == incident.EntryEnrichment && ent.Summary == text {
 			return nil // recorded for an earlier alert
 		}
 	}
-	_, err := e.append(ctx, id, incident.EntryEnrichment, text, chain)
-	return err
+	return []incident.Entry{entry(time.Now().UTC(), incident.EntryEnrichment, text, chain)}
 }

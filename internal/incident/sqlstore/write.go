@@ -15,27 +15,44 @@ import (
 // IncidentID and Time (now if zero) set. e.Type is required and e.Data, if
 // any, must be valid JSON.
 func (s *Store) Append(ctx context.Context, id int64, e incident.Entry) (incident.Entry, error) {
-	e, err := s.prepareEntry(id, e)
+	out, err := s.AppendAll(ctx, id, []incident.Entry{e})
 	if err != nil {
-		return incident.Entry{}, fmt.Errorf("append to incident %d: %w", id, err)
+		return incident.Entry{}, err
 	}
-	err = s.inTx(ctx, func(tx *sql.Tx) error {
+	return out[0], nil
+}
+
+// AppendAll adds es in order in one transaction, like Append each.
+func (s *Store) AppendAll(ctx context.Context, id int64, es []incident.Entry) ([]incident.Entry, error) {
+	out := make([]incident.Entry, len(es))
+	for i, e := range es {
+		var err error
+		if out[i], err = s.prepareEntry(id, e); err != nil {
+			return nil, fmt.Errorf("append to incident %d: entry %d: %w", id, i, err)
+		}
+	}
+	if len(out) == 0 {
+		return out, nil
+	}
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		if _, err := s.lock(ctx, tx, id); err != nil {
 			return err
 		}
-		if err := s.insertEntry(ctx, tx, &e); err != nil {
-			return err
+		for i := range out {
+			if err := s.insertEntry(ctx, tx, &out[i]); err != nil {
+				return err
+			}
 		}
-		n, _ := nanos(e.Time) // checked by prepareEntry
+		n, _ := nanos(out[len(out)-1].Time) // checked by prepareEntry
 		if _, err := tx.ExecContext(ctx, s.q.touch, n, id); err != nil {
 			return fmt.Errorf("update incident: %w", err)
 		}
 		return nil
 	})
 	if err != nil {
-		return incident.Entry{}, fmt.Errorf("append to incident %d: %w", id, err)
+		return nil, fmt.Errorf("append to incident %d: %w", id, err)
 	}
-	return e, nil
+	return out, nil
 }
 
 // Transition moves incident id to state to and records e; see

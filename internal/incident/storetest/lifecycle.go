@@ -251,3 +251,34 @@ func testDeleteBefore(t *testing.T, open Opener) {
 		t.Errorf("alert of a deleted incident: %+v, want a new incident", r)
 	}
 }
+
+func testAppendAll(t *testing.T, open Opener) {
+	s := openStore(t, open)
+	id := ingest(t, s, alert(shell, "Notice", 0, web("web-1"), "a"))[0].IncidentID
+	before := timeline(t, s, id)
+	in := []incident.Entry{
+		{Time: t0.Add(time.Minute), Type: incident.EntryEnrichment, Actor: "quell", Summary: "chain"},
+		{Time: t0.Add(time.Minute), Type: incident.EntryDecision, Actor: "quell", Summary: "decided", Data: json.RawMessage(`{"a":1}`)},
+	}
+	got, err := s.AppendAll(t.Context(), id, in)
+	if err != nil {
+		t.Fatalf("AppendAll: %v", err)
+	}
+	es := timeline(t, s, id)
+	if diff := cmp.Diff(got, es[len(before):], jsonEqual); diff != "" {
+		t.Errorf("timeline after AppendAll (-returned +stored):\n%s", diff)
+	}
+	if len(got) != 2 || got[0].ID >= got[1].ID || got[1].Summary != "decided" {
+		t.Errorf("AppendAll returned %+v, want the two entries in order", got)
+	}
+	// All or none: an invalid entry keeps the valid one out too.
+	_, err = s.AppendAll(t.Context(), id, []incident.Entry{{Type: incident.EntryNote, Summary: "ok"}, {Summary: "no type"}})
+	if err == nil {
+		t.Error("AppendAll with an entry without type: no error")
+	}
+	_, err = s.AppendAll(t.Context(), missing, in)
+	wantErr(t, "AppendAll to a missing incident", err, incident.ErrNotFound)
+	if n := len(timeline(t, s, id)); n != len(es) {
+		t.Errorf("timeline has %d entries after failed appends, want %d", n, len(es))
+	}
+}

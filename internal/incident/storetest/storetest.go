@@ -35,6 +35,7 @@ func Run(t *testing.T, open func(t *testing.T) incident.Store) {
 		{"FinalNotJoined", testFinalNotJoined},
 		{"Timeline", testTimeline},
 		{"Append", testAppend},
+		{"AppendAll", testAppendAll},
 		{"Transition", testTransition},
 		{"NotFound", testNotFound},
 		{"ListFilters", testListFilters},
