@@ -43,6 +43,9 @@ func (r response) target() respond.Target {
 // A key without a recorded outcome (quell stopped between the two) is
 // applied again: actions are idempotent and computed from the cluster's
 // current state, so this resumes the response without a second effect.
+// An action whose outcome is recorded is not applied again; when it ends
+// the plan of an incident still acting (quell stopped before containment
+// was verified), it is verified now.
 func (e *Engine) act(ctx context.Context, r response) error {
 	t := r.target()
 	env := respond.Env{Client: e.opts.Client, DryRun: r.dryRun, Incident: r.inc.ID, Log: e.opts.Log, VerifyHold: &e.opts.VerifyHold}
@@ -55,7 +58,8 @@ func (e *Engine) act(ctx context.Context, r response) error {
 		env.Client = client
 	}
 	var (
-		last    *respond.Record
+		last    *respond.Record // the last action's outcome, applied now or before
+		applied bool            // an action was applied by this run
 		pending []incident.Entry
 	)
 	for _, st := range r.plan {
@@ -74,8 +78,15 @@ func (e *Engine) act(ctx context.Context, r response) error {
 		if err != nil {
 			return fmt.Errorf("record action key: %w", err)
 		}
-		if !fresh && hasOutcome(r.timeline, st.Action, t) {
-			continue // applied before, by this or a previous run of quell
+		if !fresh {
+			if rec, ok, found := outcome(r.timeline, st.Action, t, env.DryRun); found {
+				// Applied before, by this or a previous run of quell; a run
+				// stopped before containment verifies it now.
+				if ok && st.Action != respond.ActionEvidence {
+					last = &rec
+				}
+				continue
+			}
 		}
 		if !fresh {
 			e.opts.Log.Warn("resuming an action whose outcome was not recorded", "incident", r.inc.ID, "action", st.Action)
@@ -114,12 +125,12 @@ func (e *Engine) act(ctx context.Context, r response) error {
 		if _, err := e.append(ctx, r.inc.ID, incident.EntryActionSucceeded, summary(rec), rec); err != nil {
 			return err
 		}
-		last = &rec
+		last, applied = &rec, true
 	}
 	if err := e.flush(ctx, r.inc.ID, pending); err != nil {
 		return err
 	}
-	if last == nil || env.DryRun {
+	if last == nil || env.DryRun || (!applied && r.inc.State != incident.StateActing) {
 		return nil
 	}
 	return e.verify(ctx, env, r, t, *last)
@@ -163,24 +174,26 @@ func (e *Engine) stopped(ctx context.Context, id int64, why string, timeline []i
 	return e.decisionOnce(ctx, id, Decision{Reason: "stopped: " + why}, timeline)
 }
 
-// hasOutcome reports whether the timeline records the outcome of action
-// on t's object.
-func hasOutcome(timeline []incident.Entry, action string, t respond.Target) bool {
+// outcome finds the recorded outcome of action on t's object, in the same
+// mode (a dry run's outcome is not an enforced one's): found reports
+// whether there is one, ok whether it is a success, and rec is then its
+// record.
+func outcome(timeline []incident.Entry, action string, t respond.Target, dry bool) (rec respond.Record, ok, found bool) {
 	for _, ent := range timeline {
 		switch ent.Type {
 		case incident.EntryActionSucceeded, incident.EntryActionFailed, incident.EntryEvidence:
 		default:
 			continue
 		}
-		var rec respond.Record
-		if json.Unmarshal(ent.Data, &rec) != nil || rec.Action != action {
+		var r respond.Record
+		if json.Unmarshal(ent.Data, &r) != nil || r.Action != action || r.DryRun != dry {
 			continue
 		}
-		if objectText(action, rec.Target) == objectText(action, t) {
-			return true
+		if objectText(action, r.Target) == objectText(action, t) {
+			rec, ok, found = r, ent.Type != incident.EntryActionFailed, true
 		}
 	}
-	return false
+	return rec, ok, found
 }
 
 // objectText names the object action works on for t.
