@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -70,7 +71,7 @@ func newDeployment(t *testing.T, cs kubernetes.Interface, ns, name string, repli
 	return pod
 }
 
-// replicas reads a Deployment's spec.replicas and the object.
+// deployment reads a Deployment.
 func deployment(t *testing.T, cs kubernetes.Interface, ns, name string) *appsv1.Deployment {
 	t.Helper()
 	d, err := cs.AppsV1().Deployments(ns).Get(t.Context(), name, metav1.GetOptions{})
@@ -90,4 +91,22 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// waitPods waits until exactly n live pods carry app=name.
+func waitPods(t *testing.T, cs kubernetes.Interface, ns, name string, n int) {
+	t.Helper()
+	waitFor(t, 30*time.Second, fmt.Sprintf("%d pods of %s/%s", n, ns, name), func() bool {
+		pods, err := cs.CoreV1().Pods(ns).List(t.Context(), metav1.ListOptions{LabelSelector: "app=" + name})
+		if err != nil {
+			return false
+		}
+		live := 0
+		for _, p := range pods.Items {
+			if p.DeletionTimestamp == nil {
+				live++
+			}
+		}
+		return live == n
+	})
 }
