@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -13,8 +14,9 @@ import (
 
 // TestRespondCLI drives `quell respond` against `quell server` in observe
 // mode on the test control plane: a manual response acts whatever the
-// server's mode, dry-run changes nothing, restore undoes it, protected
-// namespaces stay untouched, and bad requests are usage errors.
+// server's mode, dry-run changes nothing, restore undoes it, a suspension
+// held for approval runs once approved, protected namespaces stay
+// untouched, and bad requests are usage errors.
 func TestRespondCLI(t *testing.T) {
 	c := testenv.Cluster(t)
 	cs, err := c.Client()
@@ -25,10 +27,16 @@ func TestRespondCLI(t *testing.T) {
 	newNamespace(t, cs, ns)
 	pod := newDeployment(t, cs, ns, name, 2)
 
+	other := newDeployment(t, cs, ns, "miner2", 1)
+
 	dir := t.TempDir()
+	cfg := filepath.Join(dir, "quell.yaml") // the second suspension of the hour in a namespace awaits approval
+	if err := os.WriteFile(cfg, []byte("response:\n  suspensions_per_hour: 1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	const token = "respond-cli-token-0123456789"
 	url := startServer(t, "--store", "sqlite://"+filepath.Join(dir, "q.db"), "--auth-token-file", writeToken(t, dir, token),
-		"--kubeconfig", c.Kubeconfig, "--mode", "observe")
+		"--kubeconfig", c.Kubeconfig, "--mode", "observe", "--config", cfg)
 	env := []string{"QUELL_CLIENT_SERVER=" + url, "QUELL_CLIENT_TOKEN=" + token}
 	target := ns + "/" + pod
 
@@ -72,6 +80,28 @@ func TestRespondCLI(t *testing.T) {
 		t.Fatalf("respond restore: %v %q %s", err, out, stderr)
 	}
 	waitFor(t, 10*time.Second, "2 replicas", func() bool { return *deployment(t, cs, ns, name).Spec.Replicas == 2 })
+
+	out, stderr, err = runQuell(t, env, "respond", "--pod", ns+"/"+other, "--action", respond.ActionSuspend)
+	if err != nil || !strings.Contains(out, "stopped: suspend-workload awaits approval") {
+		t.Fatalf("second suspension: %v %s\n%s", err, stderr, out)
+	}
+	var held int64
+	if _, err := fmt.Sscanf(out, "incident %d:", &held); err != nil {
+		t.Fatalf("second suspension: %v\n%s", err, out)
+	}
+	if r := *deployment(t, cs, ns, "miner2").Spec.Replicas; r != 1 {
+		t.Fatalf("before approval: %d replicas of miner2, want 1", r)
+	}
+	out, stderr, err = runQuell(t, env, "incidents", "approve", fmt.Sprint(held))
+	if err != nil || out != fmt.Sprintf("incident %d: 1 pending actions approved\n", held) {
+		t.Fatalf("approve: %v %q %s", err, out, stderr)
+	}
+	waitFor(t, 20*time.Second, "miner2 suspended once approved", func() bool {
+		return *deployment(t, cs, ns, "miner2").Spec.Replicas == 0
+	})
+	if _, _, err := runQuell(t, env, "incidents", "veto", fmt.Sprint(held)); err == nil || !strings.Contains(err.Error(), "409") {
+		t.Errorf("veto after approval: %v, want a 409", err)
+	}
 
 	out, stderr, err = runQuell(t, env, "respond", "--pod", "kube-system/x", "--action", respond.ActionTerminate, "-o", "json")
 	if err != nil || !strings.Contains(out, "no action: namespace kube-system is protected") {
