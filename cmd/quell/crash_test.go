@@ -33,14 +33,14 @@ type crashEnv struct {
 	token   string
 }
 
-func newCrashEnv(t *testing.T, ns, config string) *crashEnv {
+func newCrashEnv(t *testing.T, prefix, config string) *crashEnv {
 	t.Helper()
 	c := testenv.Cluster(t)
 	cs, err := c.Client()
 	if err != nil {
 		t.Fatal(err)
 	}
-	newNamespace(t, cs, ns)
+	ns := newNamespace(t, cs, prefix)
 	pod := newDeployment(t, cs, ns, "miner", 3)
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "quell.yaml")
@@ -191,7 +191,8 @@ func (e *crashEnv) restoreReplicas(t *testing.T) int32 {
 // the verification hold lasts 5s), or between the scale and that record.
 // In the first the restart must not apply the action again; in the second
 // it applies it again, which finds the Deployment at 0 and records
-// changed=false with the restore point kept from the annotation. Either way
+// changed=false with the restore point kept from the annotation, and the
+// evidence captured before the action is lost with the process. Either way
 // there is exactly one suspend-workload outcome, the Deployment was written
 // once (its restore point, then the scale), and its restore point says 3.
 func TestKillDuringResponseAndRestart(t *testing.T) {
@@ -218,16 +219,25 @@ func TestKillDuringResponseAndRestart(t *testing.T) {
 	if len(suspends) != 1 {
 		t.Fatalf("%d suspend-workload outcomes, want 1:\n%s", len(suspends), timelineText(inc))
 	}
-	if want := len(recordedBefore) == 1; suspends[0].Changed != want {
-		t.Errorf("the outcome says changed=%v, want %v (recorded before the kill: %v)", suspends[0].Changed, want, want)
+	recorded := len(recordedBefore) == 1
+	if suspends[0].Changed != recorded {
+		t.Errorf("the outcome says changed=%v, want %v (recorded before the kill: %v)", suspends[0].Changed, recorded, recorded)
+	}
+	// The evidence, captured in memory before the action, is recorded with
+	// its outcome. Killed before that, the restart captures it again, which
+	// fails once the scale has deleted the pod.
+	evidence := count(tl, incident.EntryEvidence, "capture-evidence")
+	evidenceFailed := count(tl, incident.EntryActionFailed, "capture-evidence failed")
+	if recorded && (evidence != 1 || evidenceFailed != 0) || evidence+evidenceFailed != 1 {
+		t.Errorf("%d evidence entries and %d failed captures, want one of them (1 evidence when recorded before the kill)", evidence, evidenceFailed)
 	}
 	for _, c := range []struct {
 		typ  incident.EntryType
 		text string
 		want int
 	}{
-		{incident.EntryActionFailed, "", 0},
-		{incident.EntryEvidence, "capture-evidence", 1},
+		{incident.EntryActionFailed, "", evidenceFailed},
+		{incident.EntryActionStarted, respond.ActionSuspend, 1},
 		{incident.EntryVerification, "contained: suspend-workload verified", 1},
 		{incident.EntryVerification, "not contained", 0},
 		{incident.EntryState, "contained", 1},

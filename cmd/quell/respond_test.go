@@ -23,8 +23,8 @@ func TestRespondCLI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	const ns, name = "respond-cli", "miner"
-	newNamespace(t, cs, ns)
+	const name = "miner"
+	ns := newNamespace(t, cs, "respond-cli")
 	pod := newDeployment(t, cs, ns, name, 2)
 
 	other := newDeployment(t, cs, ns, "miner2", 1)

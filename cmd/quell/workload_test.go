@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
 
@@ -24,9 +25,12 @@ func writeToken(t *testing.T, dir, token string) string {
 	return path
 }
 
-// newNamespace creates a namespace for one test and deletes it after.
-func newNamespace(t *testing.T, cs kubernetes.Interface, name string) {
+// newNamespace creates a namespace named prefix and a suffix unique to
+// this run (a deleted namespace lingers while it terminates), and deletes
+// it after the test.
+func newNamespace(t *testing.T, cs kubernetes.Interface, prefix string) string {
 	t.Helper()
+	name := prefix + "-" + strconv.FormatInt(time.Now().UnixNano()%(36*36*36*36*36), 36)
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}
 	if _, err := cs.CoreV1().Namespaces().Create(t.Context(), ns, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
@@ -34,6 +38,7 @@ func newNamespace(t *testing.T, cs kubernetes.Interface, name string) {
 	t.Cleanup(func() {
 		_ = cs.CoreV1().Namespaces().Delete(context.Background(), name, metav1.DeleteOptions{})
 	})
+	return name
 }
 
 // newDeployment creates a Deployment and waits until the controllers have
