@@ -20,7 +20,7 @@ var ErrBadRequest = errors.New("bad request")
 // handled like any other, with the same guards (protected namespaces and
 // objects, limits, evidence first, verification, the audit trail), in
 // enforce mode or, with DryRun, dry-run. It returns the incident's id once
-// the response has run.
+// the response has run; cancelling ctx does not stop a response begun.
 func (e *Engine) Manual(ctx context.Context, req respond.Request, who string) (int64, error) {
 	if err := e.checkRequest(req); err != nil {
 		return 0, err
@@ -46,7 +46,10 @@ func (e *Engine) Manual(ctx context.Context, req respond.Request, who string) (i
 	id := res[0].IncidentID
 	pb := manualPlaybook(req.Action, req.Node != "", req.DryRun, who)
 	defer e.lock(id)()
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	// A response once begun runs to its end, even if the one who asked
+	// goes away: stopping between an action and its record would leave
+	// the incident acting until quell restarts.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
 	defer cancel()
 	if err := e.respond(ctx, job{alert: a, incident: id, playbook: pb}); err != nil {
 		return id, fmt.Errorf("respond: %w", err)

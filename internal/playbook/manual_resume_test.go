@@ -1,7 +1,9 @@
 package playbook_test
 
 import (
+	"context"
 	"testing"
+	"time"
 
 	"quell.dev/quell/internal/config"
 	"quell.dev/quell/internal/incident"
@@ -78,5 +80,21 @@ func TestResumedDryRunRequestStaysDryRun(t *testing.T) {
 		if p.DeletionTimestamp != nil {
 			t.Errorf("pod %s is being deleted", p.Name)
 		}
+	}
+}
+
+// TestManualResponseOutlivesItsRequest: the one who asked going away (the
+// request's context cancelled) mid-response does not cut it short.
+func TestManualResponseOutlivesItsRequest(t *testing.T) {
+	e := newEnv(t, playbook.Options{Mode: config.ModeEnforce, VerifyHold: time.Second})
+	pods := e.deployment(t, "web", 2)
+	ctx, cancel := context.WithCancel(t.Context())
+	time.AfterFunc(300*time.Millisecond, cancel) // during the verification hold
+	id, err := e.eng.Manual(ctx, respond.Request{Namespace: e.ns, Pod: pods[0].Name, Action: respond.ActionSuspend}, "frank")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := e.state(t, id); got != incident.StateContained {
+		t.Fatalf("state = %s, want contained", got)
 	}
 }
