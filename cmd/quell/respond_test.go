@@ -132,3 +132,29 @@ func TestRespondCLI(t *testing.T) {
 		t.Errorf("bad requests changed the Deployment: %d replicas", r)
 	}
 }
+
+// TestRespondOutlastsWriteTimeout: a manual response may take longer than
+// the server's write timeout (here the verification hold does); the
+// command still gets its answer, and the response is not cut short.
+func TestRespondOutlastsWriteTimeout(t *testing.T) {
+	c := testenv.Cluster(t)
+	cs, err := c.Client()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns := newNamespace(t, cs, "respond-slow")
+	pod := newDeployment(t, cs, ns, "miner", 1)
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "quell.yaml")
+	if err := os.WriteFile(cfg, []byte("server:\n  write_timeout: 1s\nresponse:\n  verify_hold: 2s\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	const token = "respond-slow-token-0123456789"
+	url := startServer(t, "--store", "sqlite://"+filepath.Join(dir, "q.db"), "--auth-token-file", writeToken(t, dir, token),
+		"--kubeconfig", c.Kubeconfig, "--config", cfg)
+	env := []string{"QUELL_CLIENT_SERVER=" + url, "QUELL_CLIENT_TOKEN=" + token}
+	out, stderr, err := runQuell(t, env, "respond", "--pod", ns+"/"+pod, "--action", respond.ActionSuspend)
+	if err != nil || !strings.Contains(out, ": contained (") {
+		t.Fatalf("respond: %v %s\n%s", err, stderr, out)
+	}
+}

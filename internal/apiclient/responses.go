@@ -4,10 +4,15 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"time"
 
 	"quell.dev/quell/internal/incident"
 	"quell.dev/quell/internal/respond"
 )
+
+// respondTimeout bounds a manual response's request: the engine's own
+// bound (2 minutes) and some.
+const respondTimeout = 3 * time.Minute
 
 // ResponseError is a manual response the server ran but that did not end
 // well (an action failed, say): the request was valid and recorded.
@@ -45,7 +50,13 @@ func (c *Client) Respond(ctx context.Context, req respond.Request) (*incident.In
 		Incident *incident.Incident `json:"incident"`
 		Error    string             `json:"error"`
 	}
-	if err := c.do(ctx, http.MethodPost, "/v1/responses", req, &out); err != nil {
+	// The answer comes once the response has run: allow the engine's
+	// bound on it, not the client's usual timeout.
+	slow := *c
+	hc := *c.http
+	hc.Timeout = max(hc.Timeout, respondTimeout)
+	slow.http = &hc
+	if err := slow.do(ctx, http.MethodPost, "/v1/responses", req, &out); err != nil {
 		return nil, err
 	}
 	if out.Incident == nil {
