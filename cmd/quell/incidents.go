@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net/url"
@@ -22,6 +23,7 @@ const incidentsUsage = `usage: quell incidents list [--state S] [--severity S] [
        quell incidents resolve|false-positive|reopen ID [--reason TEXT]
        quell incidents note ID TEXT
        quell incidents restore ID
+       quell incidents approve|veto ID
 common flags: --server URL (client.server) --token TOKEN (client.token)`
 
 func runIncidents(ctx context.Context, c *cli, args []string) error {
@@ -31,8 +33,7 @@ func runIncidents(ctx context.Context, c *cli, args []string) error {
 	}
 	verb, args := args[0], args[1:]
 	fs, g := c.flagSet("incidents " + verb)
-	g.configFlag(fs, "server", "client.server", "quell server URL")
-	g.configFlag(fs, "token", "client.token", "bearer token")
+	clientFlags(fs, g)
 	output := fs.String("o", "", "output: table (list), text (show), json or yaml")
 	q := url.Values{}
 	var reason string
@@ -43,7 +44,7 @@ func runIncidents(ctx context.Context, c *cli, args []string) error {
 		}
 	case "resolve", "false-positive", "reopen":
 		fs.StringVar(&reason, "reason", "", "why")
-	case "show", "note", "restore":
+	case "show", "note", "restore", "approve", "veto":
 	default:
 		fmt.Fprintln(c.stderr, incidentsUsage)
 		return &exitError{code: 2, err: fmt.Errorf("unknown incidents command %q", verb)}
@@ -51,14 +52,7 @@ func runIncidents(ctx context.Context, c *cli, args []string) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	cfg, _, err := c.load(g)
-	if err != nil {
-		return err
-	}
-	if cfg.Client.Token == "" {
-		return errors.New("no token: pass --token or set QUELL_CLIENT_TOKEN")
-	}
-	cl, err := apiclient.New(cfg.Client.Server, cfg.Client.Token)
+	cl, err := c.client(g)
 	if err != nil {
 		return err
 	}
@@ -66,12 +60,9 @@ func runIncidents(ctx context.Context, c *cli, args []string) error {
 	if verb == "list" {
 		return listIncidents(ctx, c.stdout, cl, q, *output)
 	}
-	if len(rest) == 0 {
-		return &exitError{code: 2, err: fmt.Errorf("incidents %s: an incident ID is required", verb)}
-	}
-	id, err := strconv.ParseInt(rest[0], 10, 64)
-	if err != nil || id <= 0 {
-		return &exitError{code: 2, err: fmt.Errorf("incidents %s: %q is not an incident ID", verb, rest[0])}
+	id, err := incidentArg("incidents "+verb, rest)
+	if err != nil {
+		return err
 	}
 	switch verb {
 	case "show":
@@ -84,12 +75,9 @@ func runIncidents(ctx context.Context, c *cli, args []string) error {
 		}
 		return printAs(c.stdout, *output, inc)
 	case "restore":
-		recs, err := cl.Restore(ctx, id)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(c.stdout, "incident %d: %d actions restored\n", id, len(recs))
-		return nil
+		return restoreIncident(ctx, c.stdout, cl, id)
+	case "approve", "veto":
+		return decideApprovals(ctx, c.stdout, cl, id, verb == "veto")
 	case "note":
 		text := strings.Join(rest[1:], " ")
 		if text == "" {
@@ -108,6 +96,60 @@ func runIncidents(ctx context.Context, c *cli, args []string) error {
 		fmt.Fprintf(c.stdout, "incident %d is now %s\n", inc.ID, inc.State)
 		return nil
 	}
+}
+
+// clientFlags registers the flags of every command that talks to a server.
+func clientFlags(fs *flag.FlagSet, g *globalFlags) {
+	g.configFlag(fs, "server", "client.server", "quell server URL")
+	g.configFlag(fs, "token", "client.token", "bearer token")
+}
+
+// client loads the configuration and returns a client of its server.
+func (c *cli) client(g *globalFlags) (*apiclient.Client, error) {
+	cfg, _, err := c.load(g)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Client.Token == "" {
+		return nil, errors.New("no token: pass --token or set QUELL_CLIENT_TOKEN")
+	}
+	return apiclient.New(cfg.Client.Server, cfg.Client.Token)
+}
+
+// incidentArg reads the incident ID that must lead args.
+func incidentArg(cmd string, args []string) (int64, error) {
+	if len(args) == 0 {
+		return 0, &exitError{code: 2, err: fmt.Errorf("%s: an incident ID is required", cmd)}
+	}
+	id, err := strconv.ParseInt(args[0], 10, 64)
+	if err != nil || id <= 0 {
+		return 0, &exitError{code: 2, err: fmt.Errorf("%s: %q is not an incident ID", cmd, args[0])}
+	}
+	return id, nil
+}
+
+// restoreIncident reverts every reversible action of incident id.
+func restoreIncident(ctx context.Context, w io.Writer, cl *apiclient.Client, id int64) error {
+	recs, err := cl.Restore(ctx, id)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "incident %d: %d actions restored\n", id, len(recs))
+	return nil
+}
+
+// decideApprovals approves (or vetoes) the pending approvals of incident id.
+func decideApprovals(ctx context.Context, w io.Writer, cl *apiclient.Client, id int64, veto bool) error {
+	decide, verb := cl.Approve, "approved"
+	if veto {
+		decide, verb = cl.Veto, "vetoed"
+	}
+	n, err := decide(ctx, id)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "incident %d: %d pending actions %s\n", id, n, verb)
+	return nil
 }
 
 func listIncidents(ctx context.Context, w io.Writer, cl *apiclient.Client, q url.Values, output string) error {

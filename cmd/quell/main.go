@@ -98,7 +98,8 @@ func commands() []command {
 		{"rules", "check rules files and replay events through them (rules lint|test)", runRules},
 		{"sensor", "run the eBPF node sensor: process and connect events, rules, alerts", runSensor},
 		{"server", "run the server: ingest, incidents, API, metrics", runServer},
-		{"incidents", "list, show and resolve incidents on a server", runIncidents},
+		{"incidents", "list, show, resolve, restore, approve and veto incidents on a server", runIncidents},
+		{"respond", "run one response action on a pod or node through the server, or restore an incident", runRespond},
 		{"dev", "local development: a real control plane (dev cluster up|down) and the demo", runDev},
 	}
 }

@@ -3,17 +3,54 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"quell.dev/quell/internal/testenv"
 )
 
-func TestMain(m *testing.M) { testenv.Main(m) }
+func TestMain(m *testing.M) {
+	testenv.Main(m, func() {
+		if built.dir != "" {
+			os.RemoveAll(built.dir)
+		}
+	})
+}
+
+// built is the quell binary, built once for the package's tests that run
+// it as a separate process.
+var built struct {
+	once sync.Once
+	dir  string
+	path string
+	err  error
+}
+
+// quellBinary builds ./cmd/quell on first use and returns its path.
+func quellBinary(t *testing.T) string {
+	t.Helper()
+	built.once.Do(func() {
+		built.dir, built.err = os.MkdirTemp("", "quell-bin-")
+		if built.err != nil {
+			return
+		}
+		built.path = filepath.Join(built.dir, "quell")
+		out, err := exec.Command("go", "build", "-o", built.path, ".").CombinedOutput()
+		if err != nil {
+			built.err = fmt.Errorf("go build: %w\n%s", err, out)
+		}
+	})
+	if built.err != nil {
+		t.Fatal(built.err)
+	}
+	return built.path
+}
 
 // runQuell runs the CLI in-process and returns stdout, stderr and the error.
 func runQuell(t *testing.T, environ []string, args ...string) (string, string, error) {

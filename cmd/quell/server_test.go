@@ -41,42 +41,48 @@ func freeAddr(t *testing.T) string {
 	return l.Addr().String()
 }
 
-// TestServerAndIncidentsCLI runs `quell server` on SQLite, posts a Falco
-// alert the way Falco's http_output does, and drives `quell incidents`.
-func TestServerAndIncidentsCLI(t *testing.T) {
-	dir := t.TempDir()
-	const token = "cli-test-token-0123456789"
-	tokFile := filepath.Join(dir, "tokens")
-	if err := os.WriteFile(tokFile, []byte(token+" cli\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+// startServer runs `quell server` in-process on a free port with args
+// added, until the test ends, and returns its URL once it is ready.
+func startServer(t *testing.T, args ...string) string {
+	t.Helper()
 	addr := freeAddr(t)
-	ctx, cancel := context.WithCancel(t.Context())
+	ctx, cancel := context.WithCancel(context.Background())
 	var logs syncBuffer
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, []string{"server", "--listen", addr, "--store", "sqlite://" + filepath.Join(dir, "q.db"),
-			"--auth-token-file", tokFile, "--log-format", "json"}, &logs, &logs, nil)
+		done <- run(ctx, append([]string{"server", "--listen", addr, "--log-format", "json"}, args...), &logs, &logs, nil)
 	}()
-	defer func() {
+	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
 			t.Errorf("server exited with %v\n%s", err, logs.String())
 		}
-	}()
+		if t.Failed() {
+			t.Logf("server log:\n%s", logs.String())
+		}
+	})
 	url := "http://" + addr
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		resp, err := http.Get(url + "/readyz")
 		if err == nil && resp.StatusCode == 200 {
 			resp.Body.Close()
-			break
+			return url
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("server not ready: %v\n%s", err, logs.String())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// TestServerAndIncidentsCLI runs `quell server` on SQLite, posts a Falco
+// alert the way Falco's http_output does, and drives `quell incidents`.
+func TestServerAndIncidentsCLI(t *testing.T) {
+	dir := t.TempDir()
+	const token = "cli-test-token-0123456789"
+	tokFile := writeToken(t, dir, token)
+	url := startServer(t, "--store", "sqlite://"+filepath.Join(dir, "q.db"), "--auth-token-file", tokFile)
 	body, err := os.ReadFile("../../internal/server/testdata/falco_network_tool.json")
 	if err != nil {
 		t.Fatal(err)

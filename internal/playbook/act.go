@@ -43,7 +43,7 @@ func (e *Engine) prefetchEvidence(ctx context.Context, r response) <-chan captur
 		return nil
 	}
 	t := r.target()
-	if _, done := outcome(r.timeline, respond.ActionEvidence, t); done {
+	if _, _, done := outcome(r.timeline, respond.ActionEvidence, t, false); done {
 		return nil
 	}
 	a, ok := e.opts.Registry.Get(respond.ActionEvidence)
@@ -85,6 +85,9 @@ type verification func(ctx context.Context) error
 // A key without a recorded outcome (quell stopped between the two) is
 // applied again: actions are idempotent and computed from the cluster's
 // current state, so this resumes the response without a second effect.
+// An action whose outcome is recorded is not applied again; when it ends
+// the plan of an incident still acting (quell stopped before containment
+// was verified), it is verified now, unless a verification runs already.
 func (e *Engine) act(ctx context.Context, r response) (verification, error) {
 	t := r.target()
 	env := respond.Env{Client: e.opts.Client, DryRun: r.dryRun, Incident: r.inc.ID, Log: e.opts.Log, VerifyHold: &e.opts.VerifyHold}
@@ -110,7 +113,8 @@ func (e *Engine) act(ctx context.Context, r response) (verification, error) {
 // apply runs the plan with env.
 func (e *Engine) apply(ctx context.Context, env respond.Env, r response, t respond.Target) (verification, error) {
 	var (
-		last    *respond.Record
+		last    *respond.Record // the last action's outcome, applied now or before
+		applied bool            // an action was applied by this run
 		pending []incident.Entry
 	)
 	for _, st := range r.plan {
@@ -133,11 +137,13 @@ func (e *Engine) apply(ctx context.Context, env respond.Env, r response, t respo
 				return nil, fmt.Errorf("record action key: %w", err)
 			}
 		}
-		if prev, done := outcome(r.timeline, st.Action, t); done && (!fresh || st.Action == respond.ActionEvidence) {
-			if _, verifying := e.inFlight.Load(r.inc.ID); prev != nil && !verifying && r.inc.State == incident.StateActing && st.Action != respond.ActionEvidence {
-				last = prev // acted before a restart, never verified: verify now
+		if rec, ok, found := outcome(r.timeline, st.Action, t, env.DryRun); found && (!fresh || st.Action == respond.ActionEvidence) {
+			// Applied before, by this or a previous run of quell; a run
+			// stopped before containment verifies it now.
+			if ok && st.Action != respond.ActionEvidence {
+				last = &rec
 			}
-			continue // applied before, by this or a previous run of quell
+			continue
 		}
 		if !fresh {
 			e.opts.Log.Warn("resuming an action whose outcome was not recorded", "incident", r.inc.ID, "action", st.Action)
@@ -187,12 +193,13 @@ func (e *Engine) apply(ctx context.Context, env respond.Env, r response, t respo
 				e.limits.suspendedOne(t.Namespace)
 			}
 		}
-		last = &rec
+		last, applied = &rec, true
 	}
 	if err := e.flush(ctx, r.inc.ID, pending); err != nil {
 		return nil, err
 	}
-	if last == nil || env.DryRun {
+	_, verifying := e.inFlight.Load(r.inc.ID)
+	if last == nil || env.DryRun || (!applied && (r.inc.State != incident.StateActing || verifying)) {
 		return nil, nil
 	}
 	rec := *last
@@ -241,29 +248,26 @@ func (e *Engine) stopped(ctx context.Context, id int64, why string, timeline []i
 	return e.decisionOnce(ctx, id, Decision{Reason: "stopped: " + why}, timeline)
 }
 
-// outcome reports whether the timeline records the outcome of action on
-// t's object, and returns the record of its success, if it succeeded.
-func outcome(timeline []incident.Entry, action string, t respond.Target) (*respond.Record, bool) {
-	var (
-		found bool
-		ok    *respond.Record
-	)
+// outcome finds the recorded outcome of action on t's object, in the same
+// mode (a dry run's outcome is not an enforced one's): found reports
+// whether there is one, ok whether it is a success, and rec is then its
+// record.
+func outcome(timeline []incident.Entry, action string, t respond.Target, dry bool) (rec respond.Record, ok, found bool) {
 	for _, ent := range timeline {
 		switch ent.Type {
 		case incident.EntryActionSucceeded, incident.EntryActionFailed, incident.EntryEvidence:
 		default:
 			continue
 		}
-		var rec respond.Record
-		if json.Unmarshal(ent.Data, &rec) != nil || rec.Action != action || objectText(action, rec.Target) != objectText(action, t) {
+		var r respond.Record
+		if json.Unmarshal(ent.Data, &r) != nil || r.Action != action || r.DryRun != dry {
 			continue
 		}
-		found = true
-		if ent.Type == incident.EntryActionSucceeded {
-			ok = &rec
+		if objectText(action, r.Target) == objectText(action, t) {
+			rec, ok, found = r, ent.Type != incident.EntryActionFailed, true
 		}
 	}
-	return ok, found
+	return rec, ok, found
 }
 
 // objectText names the object action works on for t.

@@ -20,7 +20,7 @@ var ErrBadRequest = errors.New("bad request")
 // handled like any other, with the same guards (protected namespaces and
 // objects, limits, evidence first, verification, the audit trail), in
 // enforce mode or, with DryRun, dry-run. It returns the incident's id once
-// the response has run.
+// the response has run; cancelling ctx does not stop a response begun.
 func (e *Engine) Manual(ctx context.Context, req respond.Request, who string) (int64, error) {
 	if err := e.checkRequest(req); err != nil {
 		return 0, err
@@ -37,24 +37,18 @@ func (e *Engine) Manual(ctx context.Context, req respond.Request, who string) (i
 	if req.Reason != "" {
 		out += ": " + req.Reason
 	}
-	a := incident.Alert{Source: "manual", Rule: "Manual response", Priority: "Critical", Time: time.Now().UTC(),
-		Output: out, Target: t, Fields: map[string]any{"quell.requested_by": who, "quell.action": req.Action}}
+	a := incident.Alert{Source: sourceManual, Rule: "Manual response", Priority: "Critical", Time: time.Now().UTC(),
+		Output: out, Target: t, Fields: map[string]any{fieldRequestedBy: who, fieldAction: req.Action, fieldDryRun: req.DryRun}}
 	res, err := e.opts.Store.Ingest(ctx, []incident.Alert{a}, e.opts.Window)
 	if err != nil {
 		return 0, fmt.Errorf("record manual request: %w", err)
 	}
 	id := res[0].IncidentID
-	mode := config.ModeEnforce
-	if req.DryRun {
-		mode = config.ModeDryRun
-	}
-	steps := []Step{{Kind: StepValidate}, {Kind: StepEnrich}}
-	if req.Action != respond.ActionEvidence && req.Node == "" {
-		steps = append(steps, Step{Kind: StepAction, Action: respond.ActionEvidence, OnError: OnErrorContinue})
-	}
-	steps = append(steps, Step{Kind: StepAction, Action: req.Action, OnError: OnErrorStop})
-	pb := &Playbook{Name: "manual", Where: "manual request by " + who, Mode: mode, MinSeverity: incident.SeverityInfo, Steps: steps}
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	pb := manualPlaybook(req.Action, req.Node != "", req.DryRun, who)
+	// A response once begun runs to its end, even if the one who asked
+	// goes away: stopping between an action and its record would leave
+	// the incident acting until quell restarts.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
 	defer cancel()
 	v, err := e.runLocked(ctx, job{alert: a, incident: id, playbook: pb})
 	if v != nil { // the person asking waits for the verification
@@ -65,6 +59,42 @@ func (e *Engine) Manual(ctx context.Context, req respond.Request, who string) (i
 		return id, fmt.Errorf("respond: %w", err)
 	}
 	return id, nil
+}
+
+// A manual request's alert: its source, and the fields that record it.
+const (
+	sourceManual     = "manual"
+	fieldRequestedBy = "quell.requested_by"
+	fieldAction      = "quell.action"
+	fieldDryRun      = "quell.dry_run"
+)
+
+// manualPlaybook runs one requested action: validate, enrich, evidence
+// first for a pod, then the action, in enforce mode or dry-run.
+func manualPlaybook(action string, node, dryRun bool, who string) *Playbook {
+	mode := config.ModeEnforce
+	if dryRun {
+		mode = config.ModeDryRun
+	}
+	steps := []Step{{Kind: StepValidate}, {Kind: StepEnrich}}
+	if action != respond.ActionEvidence && !node {
+		steps = append(steps, Step{Kind: StepAction, Action: respond.ActionEvidence, OnError: OnErrorContinue})
+	}
+	steps = append(steps, Step{Kind: StepAction, Action: action, OnError: OnErrorStop})
+	return &Playbook{Name: "manual", Where: "manual request by " + who, Mode: mode, MinSeverity: incident.SeverityInfo, Steps: steps}
+}
+
+// manualOf rebuilds the playbook of a manual request from its alert, so
+// that a request resumed (approved, or after a restart) runs as asked, not
+// as the policy would handle an alert. ok is false for other alerts.
+func manualOf(a incident.Alert) (pb *Playbook, ok bool) {
+	action, _ := a.Fields[fieldAction].(string)
+	if a.Source != sourceManual || action == "" {
+		return nil, false
+	}
+	who, _ := a.Fields[fieldRequestedBy].(string)
+	dry, _ := a.Fields[fieldDryRun].(bool)
+	return manualPlaybook(action, a.Target.Kind == incident.TargetNode, dry, who), true
 }
 
 func (e *Engine) checkRequest(req respond.Request) error {

@@ -92,6 +92,9 @@ func (e *Engine) respond(ctx context.Context, j job) (verification, error) {
 		return nil, e.decisionOnce(ctx, inc.ID, Decision{Reason: "no action: " + why}, timeline)
 	}
 	pb := j.playbook
+	if m, ok := manualOf(j.alert); ok && pb == nil {
+		pb = m
+	}
 	if pb == nil {
 		pol := e.policy.Load()
 		sub := subjectOf(j.alert, facts)

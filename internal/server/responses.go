@@ -3,6 +3,7 @@ package server
 import (
 	"errors"
 	"net/http"
+	"time"
 
 	"quell.dev/quell/internal/playbook"
 	"quell.dev/quell/internal/respond"
@@ -61,6 +62,11 @@ func (s *Server) handleResponse(w http.ResponseWriter, r *http.Request) {
 	if err := decodeJSON(r, &req, true); err != nil {
 		writeError(w, err)
 		return
+	}
+	// The answer waits for the response, which the engine bounds and
+	// which may outlast the server's write timeout.
+	if err := http.NewResponseController(w).SetWriteDeadline(time.Time{}); err != nil {
+		s.log.Warn("manual response may outlast the write timeout", "err", err)
 	}
 	id, err := s.opts.Responder.Manual(r.Context(), req, actor(r.Context()))
 	if errors.Is(err, playbook.ErrBadRequest) {

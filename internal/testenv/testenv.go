@@ -40,9 +40,13 @@ var shared struct {
 	err  error
 }
 
-// Main runs the package's tests and stops the shared control plane after.
-func Main(m *testing.M) {
+// Main runs the package's tests and stops the shared control plane after,
+// then runs the package's own cleanups (removing shared builds, say).
+func Main(m *testing.M, cleanups ...func()) {
 	code := m.Run()
+	for _, f := range cleanups {
+		f()
+	}
 	if shared.c != nil {
 		if err := shared.c.Stop(); err != nil {
 			fmt.Fprintln(os.Stderr, "testenv: stop control plane:", err)
