@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"k8s.io/client-go/util/retry"
 	"slices"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -153,7 +154,13 @@ func unmark() (labels, annotations map[string]*string) {
 	return map[string]*string{LabelIncident: nil}, map[string]*string{AnnotationRestore: nil}
 }
 
+// suspendScaled scales a workload to 0, starting over from a fresh read
+// when the object changed under it.
 func suspendScaled(ctx context.Context, env Env, ref ObjectRef, deletePods bool, rec *Record) error {
+	return retry.RetryOnConflict(retry.DefaultRetry, func() error { return suspendScaledOnce(ctx, env, ref, deletePods, rec) })
+}
+
+func suspendScaledOnce(ctx context.Context, env Env, ref ObjectRef, deletePods bool, rec *Record) error {
 	obj, err := GetObject(ctx, env.Client, ref)
 	if err != nil {
 		return err
@@ -177,25 +184,30 @@ func suspendScaled(ctx context.Context, env Env, ref ObjectRef, deletePods bool,
 	replicas := replicasOf(obj)
 	before := suspendState{Kind: ref.Kind, Name: ref.Name, Replicas: &replicas}
 	if !had {
+		// One write: the restore point and replicas 0, on the version read
+		// (a concurrent change is a conflict, and the suspension starts
+		// over from a fresh read).
 		st = before
 		st.Incident = env.Incident
 		l, an := mark(env, &st)
-		if obj, err = patchObject(ctx, env, ref, metaPatch(l, an, "", nil)); err != nil {
+		obj, err = patchObject(ctx, env, ref, metaPatch(l, an, obj.GetResourceVersion(), map[string]any{"replicas": 0}))
+		if err != nil {
 			<-hpaC
 			return err
 		}
-		replicas = replicasOf(obj)
+		rec.Changed = replicas != 0
+	} else {
+		// The scale subresource shares the object's resourceVersion: a
+		// concurrent change fails the update and scaleTo re-reads the scale.
+		scale := &autoscalingv1.Scale{
+			ObjectMeta: metav1.ObjectMeta{Name: ref.Name, Namespace: ref.Namespace, ResourceVersion: obj.GetResourceVersion()},
+			Spec:       autoscalingv1.ScaleSpec{Replicas: replicas},
+		}
+		if env.DryRun {
+			scale = nil
+		}
+		rec.Changed, err = scaleTo(ctx, env, ref, scale, 0)
 	}
-	// The scale subresource shares the object's resourceVersion: a
-	// concurrent change fails the update and scaleTo re-reads the scale.
-	scale := &autoscalingv1.Scale{
-		ObjectMeta: metav1.ObjectMeta{Name: ref.Name, Namespace: ref.Namespace, ResourceVersion: obj.GetResourceVersion()},
-		Spec:       autoscalingv1.ScaleSpec{Replicas: replicas},
-	}
-	if env.DryRun { // a dry-run patch did not persist: its resourceVersion is not the stored one
-		scale = nil
-	}
-	rec.Changed, err = scaleTo(ctx, env, ref, scale, 0)
 	if err == nil && deletePods {
 		var n int
 		n, err = deleteScaledPods(ctx, env, ref, obj)

@@ -37,30 +37,55 @@ func deleteScaledPods(ctx context.Context, env Env, ref ObjectRef, obj metav1.Ob
 	if err != nil {
 		return 0, err
 	}
-	if ref.Kind == "Deployment" {
-		rsl, err := env.Client.AppsV1().ReplicaSets(ref.Namespace).List(ctx, metav1.ListOptions{LabelSelector: sel.String()})
+	// The pods are listed while the ReplicaSets are scaled; they are
+	// deleted only once nothing would recreate them.
+	type listed struct {
+		pods []corev1.Pod
+		err  error
+	}
+	podsC := make(chan listed, 1)
+	go func() {
+		pl, err := env.Client.CoreV1().Pods(ref.Namespace).List(ctx, metav1.ListOptions{LabelSelector: sel.String()})
 		if err != nil {
-			return 0, fmt.Errorf("list replica sets of %s: %w", ref, err)
+			podsC <- listed{err: fmt.Errorf("list pods of %s: %w", ref, err)}
+			return
 		}
-		for _, rs := range rsl.Items {
-			c := metav1.GetControllerOfNoCopy(&rs)
-			if c == nil || c.UID != obj.GetUID() || rs.Spec.Replicas == nil || *rs.Spec.Replicas == 0 {
-				continue
-			}
-			s := &autoscalingv1.Scale{ // the listed resourceVersion: a concurrent change is a conflict
-				ObjectMeta: metav1.ObjectMeta{Name: rs.Name, Namespace: rs.Namespace, ResourceVersion: rs.ResourceVersion},
-				Spec:       autoscalingv1.ScaleSpec{Replicas: *rs.Spec.Replicas},
-			}
-			if _, err := scaleTo(ctx, env, refOf("ReplicaSet", &rs), s, 0); err != nil {
-				return 0, err
-			}
+		podsC <- listed{pods: pl.Items}
+	}()
+	if ref.Kind == "Deployment" {
+		if err := scaleReplicaSetsToZero(ctx, env, ref, obj, sel); err != nil {
+			<-podsC
+			return 0, err
 		}
 	}
-	pl, err := env.Client.CoreV1().Pods(ref.Namespace).List(ctx, metav1.ListOptions{LabelSelector: sel.String()})
+	l := <-podsC
+	if l.err != nil {
+		return 0, l.err
+	}
+	return deletePods(ctx, env, l.pods)
+}
+
+// scaleReplicaSetsToZero scales the Deployment's ReplicaSets to 0, as its
+// controller would next.
+func scaleReplicaSetsToZero(ctx context.Context, env Env, ref ObjectRef, obj metav1.Object, sel labels.Selector) error {
+	rsl, err := env.Client.AppsV1().ReplicaSets(ref.Namespace).List(ctx, metav1.ListOptions{LabelSelector: sel.String()})
 	if err != nil {
-		return 0, fmt.Errorf("list pods of %s: %w", ref, err)
+		return fmt.Errorf("list replica sets of %s: %w", ref, err)
 	}
-	return deletePods(ctx, env, pl.Items)
+	for _, rs := range rsl.Items {
+		c := metav1.GetControllerOfNoCopy(&rs)
+		if c == nil || c.UID != obj.GetUID() || rs.Spec.Replicas == nil || *rs.Spec.Replicas == 0 {
+			continue
+		}
+		s := &autoscalingv1.Scale{ // the listed resourceVersion: a concurrent change is a conflict
+			ObjectMeta: metav1.ObjectMeta{Name: rs.Name, Namespace: rs.Namespace, ResourceVersion: rs.ResourceVersion},
+			Spec:       autoscalingv1.ScaleSpec{Replicas: *rs.Spec.Replicas},
+		}
+		if _, err := scaleTo(ctx, env, refOf("ReplicaSet", &rs), s, 0); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // deletePods deletes pods not already terminating, in parallel, each
