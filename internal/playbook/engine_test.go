@@ -30,7 +30,7 @@ import (
 
 func TestMain(m *testing.M) { testenv.Main(m) }
 
-var benchRuns atomic.Int64
+var envs atomic.Int64
 
 type env struct {
 	cs    kubernetes.Interface
@@ -64,12 +64,10 @@ func newEnv(t testing.TB, opts playbook.Options) *env {
 		t.Fatal(err)
 	}
 	ns := strings.ToLower(strings.NewReplacer("/", "-", "_", "-").Replace(t.Name()))
-	if len(ns) > 50 {
-		ns = ns[:50]
+	if len(ns) > 45 {
+		ns = strings.TrimRight(ns[:45], "-")
 	}
-	if _, ok := t.(*testing.B); ok { // a benchmark runs more than once
-		ns = fmt.Sprintf("%s-%d", ns, benchRuns.Add(1))
-	}
+	ns = fmt.Sprintf("%s-%d", ns, envs.Add(1)) // a benchmark (or -count) runs a name more than once
 	if _, err := cs.CoreV1().Namespaces().Create(t.Context(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
