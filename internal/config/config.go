@@ -35,6 +35,7 @@ type Response struct {
 	HomeNamespace             string        // response.home_namespace: quell's namespace (jit credentials for node actions live there)
 	ProtectedNamespaces       []string      // response.protected_namespaces: never acted on
 	VerifyHold                time.Duration // response.verify_hold: how long containment must hold
+	GracePeriod               time.Duration // response.grace_period: pod deletions; negative (default) uses the pod's own, 0 forces
 	ActionsPerMinute          int           // response.actions_per_minute: destructive actions, all namespaces
 	NamespaceActionsPerMinute int           // response.namespace_actions_per_minute: destructive actions per namespace
 	SuspensionsPerHour        int           // response.suspensions_per_hour: per namespace, beyond which approval is required
@@ -139,6 +140,7 @@ func Default() Config {
 			HomeNamespace:             "quell-system",
 			ProtectedNamespaces:       []string{"kube-system", "kube-public", "kube-node-lease", "quell-system"},
 			VerifyHold:                time.Second,
+			GracePeriod:               -1,
 			ActionsPerMinute:          60,
 			NamespaceActionsPerMinute: 20,
 			SuspensionsPerHour:        5,

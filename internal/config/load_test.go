@@ -156,3 +156,38 @@ func TestLoadPairsAndURLs(t *testing.T) {
 		t.Errorf("problems (-want +got):\n%s", diff)
 	}
 }
+
+func TestResponseSettings(t *testing.T) {
+	cfg, err := Load(Sources{File: writeFile(t, strings.Join([]string{
+		"response:",
+		"  playbooks: [a.yaml, b.yaml]",
+		"  credentials: jit",
+		"  grace_period: 0s",
+		"  suspensions_per_hour: 2",
+		"",
+	}, "\n"))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"a.yaml", "b.yaml"}, cfg.Response.Playbooks); diff != "" {
+		t.Errorf("playbooks (-want +got):\n%s", diff)
+	}
+	if cfg.Response.Credentials != CredentialsJIT || cfg.Response.GracePeriod != 0 || cfg.Response.SuspensionsPerHour != 2 {
+		t.Errorf("response = %+v", cfg.Response)
+	}
+	if d := Default().Response.GracePeriod; d >= 0 {
+		t.Errorf("default grace period %v, want negative (the pod's own)", d)
+	}
+	_, err = Load(Sources{Env: []string{"QUELL_RESPONSE_CREDENTIALS=root", "QUELL_RESPONSE_GRACE_PERIOD=1.5s",
+		"QUELL_RESPONSE_ACTIONS_PER_MINUTE=many", "QUELL_RESPONSE_VERIFY_HOLD=0s"}})
+	for _, w := range []string{
+		`response.credentials (env QUELL_RESPONSE_CREDENTIALS): "root" is not one of standing, jit`,
+		`response.grace_period (env QUELL_RESPONSE_GRACE_PERIOD): must be whole seconds`,
+		`response.actions_per_minute (env QUELL_RESPONSE_ACTIONS_PER_MINUTE): "many" is not a whole number`,
+		`response.verify_hold (env QUELL_RESPONSE_VERIFY_HOLD): must be greater than zero`,
+	} {
+		if err == nil || !strings.Contains(err.Error(), w) {
+			t.Errorf("error %v lacks %q", err, w)
+		}
+	}
+}

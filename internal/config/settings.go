@@ -86,6 +86,18 @@ func settings() []setting {
 		{"response.protected_namespaces", func(c *Config, v string) error { c.Response.ProtectedNamespaces = splitList(v); return nil }, nil},
 		{"response.verify_hold", dur(func(c *Config) *time.Duration { return &c.Response.VerifyHold }),
 			func(c *Config) error { return positive(int64(c.Response.VerifyHold)) }},
+		{"response.grace_period", func(c *Config, v string) error {
+			if v == "pod" {
+				c.Response.GracePeriod = -1
+				return nil
+			}
+			return dur(func(c *Config) *time.Duration { return &c.Response.GracePeriod })(c, v)
+		}, func(c *Config) error {
+			if c.Response.GracePeriod >= 0 && c.Response.GracePeriod%time.Second != 0 {
+				return fmt.Errorf("must be whole seconds (or \"pod\" for the pod's own)")
+			}
+			return nil
+		}},
 		{"response.actions_per_minute", integer(func(c *Config) *int { return &c.Response.ActionsPerMinute }),
 			func(c *Config) error { return positive(int64(c.Response.ActionsPerMinute)) }},
 		{"response.namespace_actions_per_minute", integer(func(c *Config) *int { return &c.Response.NamespaceActionsPerMinute }),

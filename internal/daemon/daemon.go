@@ -120,7 +120,7 @@ func RunServer(ctx context.Context, cfg *config.Config, log *slog.Logger, ready 
 		}
 		eng := playbook.New(playbook.Options{Store: store, Client: cs, Resolver: resolver, Log: log, Issuer: issuer, Mode: cfg.Server.Mode, Notify: dispatcher, Registerer: reg,
 			Registry: actions, Policy: policy, PolicyFiles: rc.Playbooks, Credentials: rc.Credentials, Protected: rc.ProtectedNamespaces,
-			VerifyHold: rc.VerifyHold, ActionsPerMinute: rc.ActionsPerMinute, NamespaceActionsPerMinute: rc.NamespaceActionsPerMinute,
+			VerifyHold: rc.VerifyHold, GracePeriod: gracePeriod(rc.GracePeriod), ActionsPerMinute: rc.ActionsPerMinute, NamespaceActionsPerMinute: rc.NamespaceActionsPerMinute,
 			SuspensionsPerHour: rc.SuspensionsPerHour, Cluster: cfg.Kubernetes.Cluster, Window: cfg.Server.Window})
 		wg.Go(func() { eng.Start(ctx) })
 		opts.Sinks = append(opts.Sinks, eng)
@@ -161,6 +161,15 @@ func sweepJIT(ctx context.Context, cs kubernetes.Interface, log *slog.Logger, al
 	} else if len(rep.Deleted) > 0 {
 		log.Warn("removed leftover just-in-time credentials", "deleted", len(rep.Deleted), "remaining", len(rep.Remaining))
 	}
+}
+
+// gracePeriod maps response.grace_period (negative: the pod's own) to the
+// engine's option.
+func gracePeriod(d time.Duration) *time.Duration {
+	if d < 0 {
+		return nil
+	}
+	return &d
 }
 
 // LoadRules loads and compiles the built-in and configured rules, logging

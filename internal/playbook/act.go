@@ -91,6 +91,10 @@ type verification func(ctx context.Context) error
 func (e *Engine) act(ctx context.Context, r response) (verification, error) {
 	t := r.target()
 	env := respond.Env{Client: e.opts.Client, DryRun: r.dryRun, Incident: r.inc.ID, Log: e.opts.Log, VerifyHold: &e.opts.VerifyHold}
+	if g := e.opts.GracePeriod; g != nil {
+		secs := int64(*g / time.Second)
+		env.GracePeriod = &secs
+	}
 	release := func() {}
 	if r.credentials == CredentialsJIT && !r.dryRun {
 		client, rel, err := e.jit(ctx, r.inc.ID, t, r.plan)

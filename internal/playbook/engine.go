@@ -65,6 +65,8 @@ type Options struct {
 	ActionsPerMinute int
 	// VerifyHold is how long the contained state must hold; default 1s.
 	VerifyHold time.Duration
+	// GracePeriod for pod deletions: nil uses the pod's own, 0 forces.
+	GracePeriod *time.Duration
 	Workers    int // default 8
 	QueueLen   int // default 4096
 	Notify     *notify.Dispatcher
