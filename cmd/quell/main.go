@@ -96,6 +96,7 @@ func commands() []command {
 	return []command{
 		{"version", "print the version", runVersion},
 		{"rules", "check rules files and replay events through them (rules lint|test)", runRules},
+		{"playbooks", "check response playbook files (playbooks lint)", runPlaybooks},
 		{"sensor", "run the eBPF node sensor: process and connect events, rules, alerts", runSensor},
 		{"server", "run the server: ingest, incidents, API, metrics", runServer},
 		{"incidents", "list, show, resolve, restore, approve and veto incidents on a server", runIncidents},
