@@ -10,7 +10,6 @@ const openStates = "('open', 'acting', 'contained', 'failed')"
 // on bound parameters.
 const (
 	entryChunk  = 100
-	dedupChunk  = 200
 	updateChunk = 100
 )
 
@@ -22,7 +21,7 @@ type queries struct {
 	// Ingest.
 	head, windowed, insertIncident, updateIncident string
 	insertRule, lockKeys                           string
-	entryFull, dedupFull, dedupNewFull             string
+	entryFull, entryDedupFull                      string
 	dedupHashes, updateFull                        string
 
 	// Writes.
@@ -53,11 +52,10 @@ func newQueries(d dialect) queries {
 			" first_seen = ?, last_seen = ?, updated_at = ? WHERE id = ?",
 		insertRule:   "INSERT INTO incident_rules (incident_id, rule) VALUES (?, ?) ON CONFLICT DO NOTHING",
 		lockKeys:     "SELECT pg_advisory_xact_lock(k) FROM unnest(?::bigint[]) AS k",
-		entryFull:    insertEntries(entryChunk),
-		dedupFull:    insertDedup(dedupChunk, true),
-		dedupNewFull: insertDedup(dedupChunk, false),
-		dedupHashes:  "SELECT hash FROM dedup_keys WHERE incident_id = ?",
-		updateFull:   updateIncidents(updateChunk),
+		entryFull:      insertEntries(entryChunk, false),
+		entryDedupFull: insertEntries(entryChunk, true),
+		dedupHashes:    "SELECT dedup FROM entries WHERE incident_id = ? AND dedup IS NOT NULL",
+		updateFull:     updateIncidents(updateChunk),
 
 		lockIncident: "SELECT state FROM incidents WHERE id = ?" + forUpdate,
 		setState:     "UPDATE incidents SET state = ?, updated_at = ? WHERE id = ?",
@@ -67,14 +65,13 @@ func newQueries(d dialect) queries {
 		deleteOnce:   "DELETE FROM once_keys WHERE created_at < ?",
 		deleteFinal: []string{
 			"DELETE FROM entries WHERE incident_id IN (" + final + ")",
-			"DELETE FROM dedup_keys WHERE incident_id IN (" + final + ")",
 			"DELETE FROM incident_rules WHERE incident_id IN (" + final + ")",
 			"DELETE FROM incidents WHERE id IN (" + final + ")",
 		},
 	}
 	for _, p := range []*string{
 		&q.get, &q.exists, &q.timeline, &q.head, &q.windowed, &q.insertIncident, &q.updateIncident,
-		&q.insertRule, &q.lockKeys, &q.entryFull, &q.dedupFull, &q.dedupNewFull, &q.dedupHashes, &q.updateFull,
+		&q.insertRule, &q.lockKeys, &q.entryFull, &q.entryDedupFull, &q.dedupHashes, &q.updateFull,
 		&q.lockIncident, &q.setState, &q.touch, &q.insertEntry, &q.once, &q.deleteOnce,
 	} {
 		*p = rebind(d, *p)
@@ -88,17 +85,13 @@ func newQueries(d dialect) queries {
 // ingestCols are the columns Ingest reads of an existing incident.
 const ingestCols = "id, severity, rules, alert_count, dedup_count, first_seen, last_seen"
 
-// insertEntries is a multi-row INSERT of n timeline entries.
-func insertEntries(n int) string {
-	return "INSERT INTO entries (incident_id, at, type, actor, summary, data) VALUES " + values(n, 6)
-}
-
-// insertDedup is a multi-row INSERT of n dedup keys; with returning it
-// reports the keys that were new.
-func insertDedup(n int, returning bool) string {
-	q := "INSERT INTO dedup_keys (incident_id, hash) VALUES " + values(n, 2) + " ON CONFLICT DO NOTHING"
-	if returning {
-		q += " RETURNING incident_id, hash"
+// insertEntries is a multi-row INSERT of n alert entries with their dedup
+// key hashes. With dedup it skips the alerts whose hash the incident
+// already has and returns the (incident_id, dedup) of those inserted.
+func insertEntries(n int, dedup bool) string {
+	q := "INSERT INTO entries (incident_id, at, type, actor, summary, data, dedup) VALUES " + values(n, 7)
+	if dedup {
+		q += " ON CONFLICT DO NOTHING RETURNING incident_id, dedup"
 	}
 	return q
 }

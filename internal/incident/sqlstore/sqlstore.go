@@ -40,13 +40,15 @@
 // Correlation: an alert joins the newest non-final incident with its target
 // key whose span [FirstSeen-window, LastSeen+window] contains the alert's
 // time (so alerts arriving slightly out of order still join); otherwise it
-// opens a new incident. Dedup keys are stored as truncated SHA-256 hashes per
-// incident. An alert with a zero time is taken to happen at ingest time.
+// opens a new incident. A recorded alert's dedup key is stored, as a
+// truncated SHA-256 hash, in its timeline entry, under a unique index per
+// incident; that one index also serves timeline reads, so a batch dirties
+// one index page per incident it touches. An alert with a zero time is taken to happen at ingest time.
 // Times are stored as Unix nanoseconds and returned in UTC; times outside
 // the years 1678 to 2262 are rejected.
 //
 // Retention: DeleteBefore removes final incidents last seen before t with
-// their timelines, dedup keys and rules, and also the Once keys recorded
+// their timelines (dedup keys included) and rules, and also the Once keys recorded
 // before t.
 //
 // Errors are wrapped with the operation; incident.ErrNotFound and
@@ -107,7 +109,7 @@ type Store struct {
 // connection by itself).
 type stmts struct {
 	head, windowed, insertIncident, updateIncident, insertRule *sql.Stmt
-	entryFull, dedupFull, dedupNewFull, dedupHashes            *sql.Stmt
+	entryFull, entryDedupFull, dedupHashes                     *sql.Stmt
 	updateFull, dataVersion                                    *sql.Stmt // SQLite only
 }
 
@@ -122,8 +124,7 @@ func (s *Store) prepare(ctx context.Context) error {
 		{&s.stmts.updateIncident, s.q.updateIncident},
 		{&s.stmts.insertRule, s.q.insertRule},
 		{&s.stmts.entryFull, s.q.entryFull},
-		{&s.stmts.dedupFull, s.q.dedupFull},
-		{&s.stmts.dedupNewFull, s.q.dedupNewFull},
+		{&s.stmts.entryDedupFull, s.q.entryDedupFull},
 		{&s.stmts.dedupHashes, s.q.dedupHashes},
 		{&s.stmts.updateFull, s.q.updateFull},
 		{&s.stmts.dataVersion, "PRAGMA data_version"},
@@ -259,7 +260,7 @@ func redact(dsn string) string {
 func (s *Store) Close() error {
 	var err error
 	for _, st := range []*sql.Stmt{s.stmts.head, s.stmts.windowed, s.stmts.insertIncident, s.stmts.updateIncident,
-		s.stmts.insertRule, s.stmts.entryFull, s.stmts.dedupFull, s.stmts.dedupNewFull, s.stmts.dedupHashes, s.stmts.updateFull, s.stmts.dataVersion} {
+		s.stmts.insertRule, s.stmts.entryFull, s.stmts.entryDedupFull, s.stmts.dedupHashes, s.stmts.updateFull, s.stmts.dataVersion} {
 		if st != nil {
 			err = errors.Join(err, st.Close())
 		}
