@@ -50,8 +50,8 @@ func newQueries(d dialect) queries {
 			" VALUES (?, ?, 'open', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
 		updateIncident: "UPDATE incidents SET severity = ?, rules = ?, alert_count = ?, dedup_count = ?," +
 			" first_seen = ?, last_seen = ?, updated_at = ? WHERE id = ?",
-		insertRule:   "INSERT INTO incident_rules (incident_id, rule) VALUES (?, ?) ON CONFLICT DO NOTHING",
-		lockKeys:     "SELECT pg_advisory_xact_lock(k) FROM unnest(?::bigint[]) AS k",
+		insertRule:     "INSERT INTO incident_rules (incident_id, rule) VALUES (?, ?) ON CONFLICT DO NOTHING",
+		lockKeys:       "SELECT pg_advisory_xact_lock(k) FROM unnest(?::bigint[]) AS k",
 		entryFull:      insertEntries(entryChunk, false),
 		entryDedupFull: insertEntries(entryChunk, true),
 		dedupHashes:    "SELECT dedup FROM entries WHERE incident_id = ? AND dedup IS NOT NULL",
