@@ -145,14 +145,6 @@ func (b *batch) stmt(ctx context.Context, st *sql.Stmt) *sql.Stmt {
 	return t
 }
 
-// exec runs the prepared st if query is its text, else query itself.
-func (b *batch) exec(ctx context.Context, st *sql.Stmt, full, query string, args ...any) (sql.Result, error) {
-	if query == full {
-		return b.stmt(ctx, st).ExecContext(ctx, args...)
-	}
-	return b.tx.ExecContext(ctx, query, args...)
-}
-
 func (s *Store) ingest(ctx context.Context, tx *sql.Tx, alerts []incident.Alert, ps []pendingAlert, enc *encoding, win, now int64) (*batch, error) {
 	if s.dialect == postgres {
 		if err := lockKeys(ctx, tx, s.q.lockKeys, ps); err != nil {
@@ -379,16 +371,8 @@ func (b *batch) dedupStored(ctx context.Context, alerts []incident.Alert, ps []p
 		hash dedupHash
 	}
 	inserted := map[idHash]bool{}
-	for chunk := range slices.Chunk(todo, entryChunk) {
-		args := entryArgs(alerts, ps, data, chunk)
-		q := chunkQuery(b.s.dialect, len(chunk), entryChunk, b.s.q.entryDedupFull, func(n int) string { return insertEntries(n, true) })
-		var rows *sql.Rows
-		var err error
-		if q == b.s.q.entryDedupFull {
-			rows, err = b.stmt(ctx, b.s.stmts.entryDedupFull).QueryContext(ctx, args...)
-		} else {
-			rows, err = b.tx.QueryContext(ctx, q, args...)
-		}
+	for chunk := range pieces(todo, entryChunk) {
+		rows, err := b.stmt(ctx, b.s.stmts.entriesDedup[len(chunk)]).QueryContext(ctx, entryArgs(alerts, ps, data, chunk)...)
 		if err != nil {
 			return fmt.Errorf("record alerts: %w", err)
 		}
@@ -468,9 +452,8 @@ func (b *batch) insertEntries(ctx context.Context, alerts []incident.Alert, ps [
 			todo = append(todo, i)
 		}
 	}
-	for chunk := range slices.Chunk(todo, entryChunk) {
-		q := chunkQuery(b.s.dialect, len(chunk), entryChunk, b.s.q.entryFull, func(n int) string { return insertEntries(n, false) })
-		if _, err := b.exec(ctx, b.s.stmts.entryFull, b.s.q.entryFull, q, entryArgs(alerts, ps, data, chunk)...); err != nil {
+	for chunk := range pieces(todo, entryChunk) {
+		if _, err := b.stmt(ctx, b.s.stmts.entries[len(chunk)]).ExecContext(ctx, entryArgs(alerts, ps, data, chunk)...); err != nil {
 			return fmt.Errorf("record alerts: %w", err)
 		}
 	}
@@ -525,7 +508,7 @@ func (b *batch) updateStoredMulti(ctx context.Context, now int64) error {
 			todo = append(todo, inc)
 		}
 	}
-	for chunk := range slices.Chunk(todo, updateChunk) {
+	for chunk := range pieces(todo, updateChunk) {
 		args := make([]any, 0, 1+7*len(chunk))
 		args = append(args, now)
 		for _, inc := range chunk {
@@ -535,8 +518,7 @@ func (b *batch) updateStoredMulti(ctx context.Context, now int64) error {
 			}
 			args = append(args, inc.id, int64(inc.severity), string(rules), inc.alerts, inc.dedups, inc.first, inc.last)
 		}
-		q := chunkQuery(b.s.dialect, len(chunk), updateChunk, b.s.q.updateFull, updateIncidents)
-		if _, err := b.exec(ctx, b.s.stmts.updateFull, b.s.q.updateFull, q, args...); err != nil {
+		if _, err := b.stmt(ctx, b.s.stmts.updates[len(chunk)]).ExecContext(ctx, args...); err != nil {
 			return fmt.Errorf("update incidents: %w", err)
 		}
 	}

@@ -1,6 +1,10 @@
 package sqlstore
 
-import "strings"
+import (
+	"iter"
+	"math/bits"
+	"strings"
+)
 
 // openStates is the SQL list of non-final states; it must match the
 // partial index incidents_open_key.
@@ -21,8 +25,7 @@ type queries struct {
 	// Ingest.
 	head, windowed, insertIncident, updateIncident string
 	insertRule, lockKeys                           string
-	entryFull, entryDedupFull                      string
-	dedupHashes, updateFull                        string
+	dedupHashes                                    string
 
 	// Writes.
 	lockIncident, setState, touch, insertEntry string
@@ -50,12 +53,9 @@ func newQueries(d dialect) queries {
 			" VALUES (?, ?, 'open', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
 		updateIncident: "UPDATE incidents SET severity = ?, rules = ?, alert_count = ?, dedup_count = ?," +
 			" first_seen = ?, last_seen = ?, updated_at = ? WHERE id = ?",
-		insertRule:     "INSERT INTO incident_rules (incident_id, rule) VALUES (?, ?) ON CONFLICT DO NOTHING",
-		lockKeys:       "SELECT pg_advisory_xact_lock(k) FROM unnest(?::bigint[]) AS k",
-		entryFull:      insertEntries(entryChunk, false),
-		entryDedupFull: insertEntries(entryChunk, true),
-		dedupHashes:    "SELECT dedup FROM entries WHERE incident_id = ? AND dedup IS NOT NULL",
-		updateFull:     updateIncidents(updateChunk),
+		insertRule:  "INSERT INTO incident_rules (incident_id, rule) VALUES (?, ?) ON CONFLICT DO NOTHING",
+		lockKeys:    "SELECT pg_advisory_xact_lock(k) FROM unnest(?::bigint[]) AS k",
+		dedupHashes: "SELECT dedup FROM entries WHERE incident_id = ? AND dedup IS NOT NULL",
 
 		lockIncident: "SELECT state FROM incidents WHERE id = ?" + forUpdate,
 		setState:     "UPDATE incidents SET state = ?, updated_at = ? WHERE id = ?",
@@ -71,7 +71,7 @@ func newQueries(d dialect) queries {
 	}
 	for _, p := range []*string{
 		&q.get, &q.exists, &q.timeline, &q.head, &q.windowed, &q.insertIncident, &q.updateIncident,
-		&q.insertRule, &q.lockKeys, &q.entryFull, &q.entryDedupFull, &q.dedupHashes, &q.updateFull,
+		&q.insertRule, &q.lockKeys, &q.dedupHashes,
 		&q.lockIncident, &q.setState, &q.touch, &q.insertEntry, &q.once, &q.deleteOnce,
 	} {
 		*p = rebind(d, *p)
@@ -119,11 +119,29 @@ func values(n, cols int) string {
 	return b.String()
 }
 
-// chunkQuery returns full if n is the chunk size, or builds the statement
-// for a shorter tail.
-func chunkQuery(d dialect, n, size int, full string, build func(int) string) string {
-	if n == size {
-		return full
+// pieces splits rows into runs for multi-row statements: runs of chunk
+// rows, then the rest in runs of descending powers of two, so that a
+// statement prepared once for each of those sizes (sizes) serves any count.
+func pieces[E any](rows []E, chunk int) iter.Seq[[]E] {
+	return func(yield func([]E) bool) {
+		for len(rows) > 0 {
+			n := chunk
+			if len(rows) < chunk {
+				n = 1 << (bits.Len(uint(len(rows))) - 1)
+			}
+			if !yield(rows[:n]) {
+				return
+			}
+			rows = rows[n:]
+		}
 	}
-	return rebind(d, build(n))
+}
+
+// sizes are the run lengths pieces uses for chunk.
+func sizes(chunk int) []int {
+	out := []int{chunk}
+	for p := 1; p < chunk; p *= 2 {
+		out = append(out, p)
+	}
+	return out
 }
