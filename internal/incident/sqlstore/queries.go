@@ -38,11 +38,17 @@ func newQueries(d dialect) queries {
 	if d == postgres {
 		forUpdate = " FOR NO KEY UPDATE"
 	}
+	// SQLite would copy every row of the timeline into a sorter; this way
+	// it sorts only the ids, then reads the rows in id order.
+	timeline := "SELECT " + entryCols + " FROM entries WHERE id IN (SELECT id FROM entries WHERE incident_id = ?) ORDER BY id"
+	if d == postgres {
+		timeline = "SELECT " + entryCols + " FROM entries WHERE incident_id = ? ORDER BY id"
+	}
 	final := "SELECT id FROM incidents WHERE state IN ('resolved', 'false-positive') AND last_seen < ?"
 	q := queries{
 		get:      "SELECT " + incidentCols + " FROM incidents WHERE id = ?",
 		exists:   "SELECT 1 FROM incidents WHERE id = ?",
-		timeline: "SELECT " + entryCols + " FROM entries WHERE incident_id = ? ORDER BY id",
+		timeline: timeline,
 
 		head: "SELECT " + ingestCols + " FROM incidents WHERE key = ? AND state IN " + openStates +
 			" ORDER BY id DESC LIMIT 1" + forUpdate,
