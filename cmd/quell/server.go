@@ -19,6 +19,7 @@ func runServer(ctx context.Context, c *cli, args []string) error {
 	g.configFlag(fs, "cluster", "kubernetes.cluster", "name of the cluster on incidents")
 	g.configFlag(fs, "tls-cert-file", "server.tls_cert_file", "serve HTTPS with this certificate")
 	g.configFlag(fs, "tls-key-file", "server.tls_key_file", "key of --tls-cert-file")
+	g.configFlag(fs, "tls-client-ca-file", "server.tls_client_ca_file", "require client certificates signed by a CA in this PEM file (mutual TLS)")
 	g.configFlag(fs, "rules", "rules.files", "comma-separated Falco rules files, loaded after the built-in ones")
 	if err := parse(fs, args); err != nil {
 		return err

@@ -69,20 +69,21 @@ type Log struct {
 
 // Server configures `quell server`.
 type Server struct {
-	Listen        string        // server.listen: host:port
-	Store         string        // server.store: sqlite://PATH or postgres://...
-	Mode          string        // server.mode: observe, dry-run or enforce
-	AuthTokenFile string        // server.auth_token_file: bearer tokens, one per line
-	MaxBodyBytes  int64         // server.max_body_bytes: request body cap
-	ReadTimeout   time.Duration // server.read_timeout
-	WriteTimeout  time.Duration // server.write_timeout
-	IdleTimeout   time.Duration // server.idle_timeout
-	ShutdownGrace time.Duration // server.shutdown_grace
-	TLSCertFile   string        // server.tls_cert_file: serve HTTPS (the audit webhook sends tokens only over HTTPS)
-	TLSKeyFile    string        // server.tls_key_file
-	Window        time.Duration // server.correlation_window: alerts about one target within it join one incident
-	Retention     time.Duration // server.retention: delete closed incidents last seen longer ago; 0 keeps all
-	RateLimit     float64       // server.rate_limit: requests per second per token (burst twice that)
+	Listen          string        // server.listen: host:port
+	Store           string        // server.store: sqlite://PATH or postgres://...
+	Mode            string        // server.mode: observe, dry-run or enforce
+	AuthTokenFile   string        // server.auth_token_file: bearer tokens, one per line
+	MaxBodyBytes    int64         // server.max_body_bytes: request body cap
+	ReadTimeout     time.Duration // server.read_timeout
+	WriteTimeout    time.Duration // server.write_timeout
+	IdleTimeout     time.Duration // server.idle_timeout
+	ShutdownGrace   time.Duration // server.shutdown_grace
+	TLSCertFile     string        // server.tls_cert_file: serve HTTPS (the audit webhook sends tokens only over HTTPS)
+	TLSKeyFile      string        // server.tls_key_file
+	TLSClientCAFile string        // server.tls_client_ca_file: mutual TLS: clients need a certificate signed by a CA in this PEM file (and a token)
+	Window          time.Duration // server.correlation_window: alerts about one target within it join one incident
+	Retention       time.Duration // server.retention: delete closed incidents last seen longer ago; 0 keeps all
+	RateLimit       float64       // server.rate_limit: requests per second per token (burst twice that)
 }
 
 // Kubernetes configures access to the cluster quell watches and acts on.

@@ -46,6 +46,8 @@ func settings() []setting {
 				return bothOrNeither(c.Server.TLSCertFile, c.Server.TLSKeyFile, "server.tls_key_file")
 			}},
 		{"server.tls_key_file", str(func(c *Config) *string { return &c.Server.TLSKeyFile }), nil},
+		{"server.tls_client_ca_file", str(func(c *Config) *string { return &c.Server.TLSClientCAFile }),
+			func(c *Config) error { return checkClientCA(c.Server.TLSClientCAFile, c.Server.TLSCertFile) }},
 		{"server.correlation_window", dur(func(c *Config) *time.Duration { return &c.Server.Window }),
 			func(c *Config) error { return positive(int64(c.Server.Window)) }},
 		{"server.retention", dur(func(c *Config) *time.Duration { return &c.Server.Retention }),

@@ -101,9 +101,16 @@ func (b *batcher) drain() {
 }
 
 func (b *batcher) commit(group []*batch) {
-	var all []incident.Alert
-	for _, g := range group {
-		all = append(all, g.alerts...)
+	all := group[0].alerts
+	if len(group) > 1 {
+		n := 0
+		for _, g := range group {
+			n += len(g.alerts)
+		}
+		all = make([]incident.Alert, 0, n)
+		for _, g := range group {
+			all = append(all, g.alerts...)
+		}
 	}
 	start := time.Now()
 	// The commit must finish even while the server shuts down: the requests

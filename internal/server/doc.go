@@ -5,6 +5,9 @@
 // Contract:
 //   - Every endpoint except /healthz and /readyz requires a bearer token from
 //     the token file; tokens are rate limited one by one.
+//   - With a client CA file (server.tls_client_ca_file) every connection,
+//     health checks included, must present a client certificate signed by
+//     one of its CAs or the TLS handshake fails; tokens are still required.
 //   - Request bodies are capped; every server timeout is set; a bad request
 //     gets a 4xx JSON error naming what is wrong and never affects what is
 //     stored.

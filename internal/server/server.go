@@ -2,6 +2,8 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -69,6 +71,7 @@ type Server struct {
 	auditSeen *seenSet
 	ready     chan struct{}
 	addr      chan net.Addr
+	clientCAs *x509.CertPool // mutual TLS; nil: off
 }
 
 // New validates opts and builds a Server.
@@ -82,6 +85,16 @@ func New(opts Options) (*Server, error) {
 	}
 	if opts.Log == nil {
 		errs = append(errs, errors.New("no logger"))
+	}
+	var clientCAs *x509.CertPool
+	if f := opts.Config.TLSClientCAFile; f != "" {
+		var err error
+		if clientCAs, err = config.ClientCAPool(f); err != nil {
+			errs = append(errs, err)
+		}
+		if opts.Config.TLSCertFile == "" {
+			errs = append(errs, errors.New("a client CA file needs a TLS certificate and key"))
+		}
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("new server: %w", err)
@@ -101,7 +114,7 @@ func New(opts Options) (*Server, error) {
 	if opts.Registry == nil {
 		opts.Registry = prometheus.NewRegistry()
 	}
-	s := &Server{opts: opts, log: opts.Log, reg: opts.Registry, ready: make(chan struct{}), addr: make(chan net.Addr, 1)}
+	s := &Server{opts: opts, log: opts.Log, reg: opts.Registry, ready: make(chan struct{}), addr: make(chan net.Addr, 1), clientCAs: clientCAs}
 	s.metrics = newMetrics(opts.Registry)
 	opts.Registry.MustRegister(newStateCollector(opts.Store))
 	s.auditSeen = newSeenSet(10*time.Minute, 100_000)
@@ -195,6 +208,15 @@ func (s *Server) Start(ctx context.Context) error {
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return ctx },
+	}
+	if s.clientCAs != nil {
+		// Mutual TLS: the handshake fails without a certificate signed by
+		// one of the client CAs. Bearer tokens are checked as before.
+		srv.TLSConfig = &tls.Config{
+			MinVersion: tls.VersionTLS12,
+			ClientAuth: tls.RequireAndVerifyClientCert,
+			ClientCAs:  s.clientCAs,
+		}
 	}
 	batchCtx, stopBatcher := context.WithCancel(context.WithoutCancel(ctx))
 	batchDone := make(chan error, 1)

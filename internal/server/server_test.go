@@ -32,6 +32,12 @@ type harness struct {
 
 func start(t testing.TB, dsn string) *harness {
 	t.Helper()
+	return startWith(t, dsn, nil)
+}
+
+// startWith is start with edit applied to the server configuration.
+func startWith(t testing.TB, dsn string, edit func(*config.Server)) *harness {
+	t.Helper()
 	dir := t.TempDir()
 	tokFile := filepath.Join(dir, "tokens")
 	if err := os.WriteFile(tokFile, []byte(token+" tester\n"), 0o600); err != nil {
@@ -56,6 +62,9 @@ func start(t testing.TB, dsn string) *harness {
 	cfg := config.Default().Server
 	cfg.Listen = "127.0.0.1:0"
 	cfg.RateLimit = 1e6 // the benchmark drives far more than a token may by default
+	if edit != nil {
+		edit(&cfg)
+	}
 	srv, err := server.New(server.Options{
 		Config: cfg, Cluster: "test", Store: store, Tokens: tokens,
 		Log: slog.New(slog.DiscardHandler), Audit: server.RulesAudit{Engine: eng},
@@ -69,7 +78,11 @@ func start(t testing.TB, dsn string) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &harness{url: "http://" + addr.String(), store: store}
+	scheme := "http://"
+	if cfg.TLSCertFile != "" {
+		scheme = "https://"
+	}
+	h := &harness{url: scheme + addr.String(), store: store}
 	h.stop = func() {
 		cancel()
 		if err := <-done; err != nil {

@@ -99,7 +99,7 @@ func (s *Store) Ingest(ctx context.Context, alerts []incident.Alert, window time
 		ps[i] = pendingAlert{key: a.Target.Key(), at: at, hash: sha(a.DedupKey())}
 	}
 	// Encode the alerts for the timeline while the transaction starts and
-	// correlates them; insertEntries waits for the result.
+	// correlates them; dedupStored waits for the result.
 	enc := encodeAlerts(alerts, now)
 	defer enc.wait()
 	var b *batch
@@ -145,14 +145,6 @@ func (b *batch) stmt(ctx context.Context, st *sql.Stmt) *sql.Stmt {
 	return t
 }
 
-// exec runs the prepared st if query is its text, else query itself.
-func (b *batch) exec(ctx context.Context, st *sql.Stmt, full, query string, args ...any) (sql.Result, error) {
-	if query == full {
-		return b.stmt(ctx, st).ExecContext(ctx, args...)
-	}
-	return b.tx.ExecContext(ctx, query, args...)
-}
-
 func (s *Store) ingest(ctx context.Context, tx *sql.Tx, alerts []incident.Alert, ps []pendingAlert, enc *encoding, win, now int64) (*batch, error) {
 	if s.dialect == postgres {
 		if err := lockKeys(ctx, tx, s.q.lockKeys, ps); err != nil {
@@ -192,7 +184,11 @@ func (s *Store) ingest(ctx context.Context, tx *sql.Tx, alerts []incident.Alert,
 		}
 	}
 
-	if err := b.dedupStored(ctx, ps); err != nil {
+	data, err := enc.wait()
+	if err != nil {
+		return nil, err
+	}
+	if err := b.dedupStored(ctx, alerts, ps, data); err != nil {
 		return nil, err
 	}
 	for i := range ps {
@@ -203,13 +199,6 @@ func (s *Store) ingest(ctx context.Context, tx *sql.Tx, alerts []incident.Alert,
 		}
 	}
 	if err := b.insertIncidents(ctx, now); err != nil {
-		return nil, err
-	}
-	if err := b.insertNewDedup(ctx, ps); err != nil {
-		return nil, err
-	}
-	data, err := enc.wait()
-	if err != nil {
 		return nil, err
 	}
 	if err := b.insertEntries(ctx, alerts, ps, data); err != nil {
@@ -366,14 +355,15 @@ func (b *batch) open(a *incident.Alert, p *pendingAlert) *batchInc {
 	return inc
 }
 
-// dedupStored records the dedup keys of alerts joining stored incidents
-// whose recorded keys are not known in memory, and marks the alerts whose
-// key was recorded before as duplicates.
-func (b *batch) dedupStored(ctx context.Context, ps []pendingAlert) error {
-	var todo []*pendingAlert
+// dedupStored records the alerts joining stored incidents whose recorded
+// dedup keys are not known in memory, letting the unique index on
+// (incident_id, dedup) skip those recorded before, and marks the skipped
+// alerts as duplicates.
+func (b *batch) dedupStored(ctx context.Context, alerts []incident.Alert, ps []pendingAlert, data []string) error {
+	var todo []int
 	for i := range ps {
 		if !ps[i].dup && !ps[i].inc.isNew && ps[i].inc.known == nil {
-			todo = append(todo, &ps[i])
+			todo = append(todo, i)
 		}
 	}
 	type idHash struct {
@@ -381,43 +371,42 @@ func (b *batch) dedupStored(ctx context.Context, ps []pendingAlert) error {
 		hash dedupHash
 	}
 	inserted := map[idHash]bool{}
-	for chunk := range slices.Chunk(todo, dedupChunk) {
-		args := make([]any, 0, 2*len(chunk))
-		for _, p := range chunk {
-			args = append(args, p.inc.id, int64(p.hash))
-		}
-		q := chunkQuery(b.s.dialect, len(chunk), dedupChunk, b.s.q.dedupFull, func(n int) string { return insertDedup(n, true) })
-		var rows *sql.Rows
-		var err error
-		if q == b.s.q.dedupFull {
-			rows, err = b.stmt(ctx, b.s.stmts.dedupFull).QueryContext(ctx, args...)
-		} else {
-			rows, err = b.tx.QueryContext(ctx, q, args...)
-		}
+	for chunk := range pieces(todo, entryChunk) {
+		rows, err := b.stmt(ctx, b.s.stmts.entriesDedup[len(chunk)]).QueryContext(ctx, entryArgs(alerts, ps, data, chunk)...)
 		if err != nil {
-			return fmt.Errorf("record dedup keys: %w", err)
+			return fmt.Errorf("record alerts: %w", err)
 		}
 		for rows.Next() {
 			var k idHash
 			if err := rows.Scan(&k.id, &k.hash); err != nil {
 				rows.Close()
-				return fmt.Errorf("record dedup keys: %w", err)
+				return fmt.Errorf("record alerts: %w", err)
 			}
 			inserted[k] = true
 		}
 		if err := rows.Close(); err != nil {
-			return fmt.Errorf("record dedup keys: %w", err)
+			return fmt.Errorf("record alerts: %w", err)
 		}
 		if err := rows.Err(); err != nil {
-			return fmt.Errorf("record dedup keys: %w", err)
+			return fmt.Errorf("record alerts: %w", err)
 		}
 	}
-	for _, p := range todo {
-		if !inserted[idHash{p.inc.id, p.hash}] {
-			p.dup = true
+	for _, i := range todo {
+		if !inserted[idHash{ps[i].inc.id, ps[i].hash}] {
+			ps[i].dup = true
 		}
 	}
 	return nil
+}
+
+// entryArgs are the parameters of insertEntries for the alerts at idx.
+func entryArgs(alerts []incident.Alert, ps []pendingAlert, data []string, idx []int) []any {
+	args := make([]any, 0, 7*len(idx))
+	for _, i := range idx {
+		a, p := &alerts[i], &ps[i]
+		args = append(args, p.inc.id, p.at, string(incident.EntryAlert), alertActor(a), alertSummary(a), data[i], int64(p.hash))
+	}
+	return args
 }
 
 func (b *batch) insertIncidents(ctx context.Context, now int64) error {
@@ -452,46 +441,19 @@ func (b *batch) insertRules(ctx context.Context, inc *batchInc) error {
 	return nil
 }
 
-// insertNewDedup records the dedup keys of alerts that opened or joined
-// incidents new in this batch, or joined incidents whose recorded keys are
-// all known in memory (so these keys are known to be new).
-func (b *batch) insertNewDedup(ctx context.Context, ps []pendingAlert) error {
-	var todo []*pendingAlert
-	for i := range ps {
-		if !ps[i].dup && (ps[i].inc.isNew || ps[i].inc.known != nil) {
-			todo = append(todo, &ps[i])
-		}
-	}
-	for chunk := range slices.Chunk(todo, dedupChunk) {
-		args := make([]any, 0, 2*len(chunk))
-		for _, p := range chunk {
-			args = append(args, p.inc.id, int64(p.hash))
-		}
-		q := chunkQuery(b.s.dialect, len(chunk), dedupChunk, b.s.q.dedupNewFull, func(n int) string { return insertDedup(n, false) })
-		if _, err := b.exec(ctx, b.s.stmts.dedupNewFull, b.s.q.dedupNewFull, q, args...); err != nil {
-			return fmt.Errorf("record dedup keys: %w", err)
-		}
-	}
-	return nil
-}
-
-// insertEntries adds a timeline entry for every recorded alert, in batch
-// order.
+// insertEntries adds a timeline entry, with its dedup key hash, for every
+// alert that opened or joined an incident new in this batch, or joined one
+// whose recorded keys are all known in memory (so it is known to be new),
+// in batch order.
 func (b *batch) insertEntries(ctx context.Context, alerts []incident.Alert, ps []pendingAlert, data []string) error {
 	var todo []int
 	for i := range ps {
-		if !ps[i].dup {
+		if !ps[i].dup && (ps[i].inc.isNew || ps[i].inc.known != nil) {
 			todo = append(todo, i)
 		}
 	}
-	for chunk := range slices.Chunk(todo, entryChunk) {
-		args := make([]any, 0, 6*len(chunk))
-		for _, i := range chunk {
-			a, p := &alerts[i], &ps[i]
-			args = append(args, p.inc.id, p.at, string(incident.EntryAlert), alertActor(a), alertSummary(a), data[i])
-		}
-		q := chunkQuery(b.s.dialect, len(chunk), entryChunk, b.s.q.entryFull, insertEntries)
-		if _, err := b.exec(ctx, b.s.stmts.entryFull, b.s.q.entryFull, q, args...); err != nil {
+	for chunk := range pieces(todo, entryChunk) {
+		if _, err := b.stmt(ctx, b.s.stmts.entries[len(chunk)]).ExecContext(ctx, entryArgs(alerts, ps, data, chunk)...); err != nil {
 			return fmt.Errorf("record alerts: %w", err)
 		}
 	}
@@ -546,7 +508,7 @@ func (b *batch) updateStoredMulti(ctx context.Context, now int64) error {
 			todo = append(todo, inc)
 		}
 	}
-	for chunk := range slices.Chunk(todo, updateChunk) {
+	for chunk := range pieces(todo, updateChunk) {
 		args := make([]any, 0, 1+7*len(chunk))
 		args = append(args, now)
 		for _, inc := range chunk {
@@ -556,8 +518,7 @@ func (b *batch) updateStoredMulti(ctx context.Context, now int64) error {
 			}
 			args = append(args, inc.id, int64(inc.severity), string(rules), inc.alerts, inc.dedups, inc.first, inc.last)
 		}
-		q := chunkQuery(b.s.dialect, len(chunk), updateChunk, b.s.q.updateFull, updateIncidents)
-		if _, err := b.exec(ctx, b.s.stmts.updateFull, b.s.q.updateFull, q, args...); err != nil {
+		if _, err := b.stmt(ctx, b.s.stmts.updates[len(chunk)]).ExecContext(ctx, args...); err != nil {
 			return fmt.Errorf("update incidents: %w", err)
 		}
 	}

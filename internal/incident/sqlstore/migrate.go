@@ -13,8 +13,9 @@ import (
 )
 
 // Migrations are migrations/NNNN_name.sql (both databases) or
-// migrations/NNNN_name.sqlite.sql and NNNN_name.postgres.sql (one each).
-// Versions only grow; an applied migration is never edited.
+// migrations/NNNN_name.sqlite.sql and NNNN_name.postgres.sql (one each),
+// each optionally followed by a step in Go (fixup) that needs what SQL
+// lacks. Versions only grow; an applied migration is never edited.
 //
 //go:embed migrations/*.sql
 var migrationFS embed.FS
@@ -87,7 +88,12 @@ func (s *Store) migrate(ctx context.Context) error {
 	if len(ms) == 0 {
 		return fmt.Errorf("no %s migrations embedded", s.dialect)
 	}
-	err = s.inTx(ctx, func(tx *sql.Tx) error {
+	return s.apply(ctx, ms)
+}
+
+// apply applies those of ms the database lacks; ms is in version order.
+func (s *Store) apply(ctx context.Context, ms []migration) error {
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		if s.dialect == postgres {
 			if _, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock($1)", int64(migrationLock)); err != nil {
 				return fmt.Errorf("lock: %w", err)
@@ -113,6 +119,11 @@ func (s *Store) migrate(ctx context.Context) error {
 			}
 			if _, err := tx.ExecContext(ctx, m.sql); err != nil {
 				return fmt.Errorf("apply %04d_%s: %w", m.version, m.name, err)
+			}
+			if f := fixup(m.version); f != nil {
+				if err := f(ctx, tx, s.dialect); err != nil {
+					return fmt.Errorf("apply %04d_%s: %w", m.version, m.name, err)
+				}
 			}
 			if _, err := tx.ExecContext(ctx, rebind(s.dialect, "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)"),
 				m.version, m.name, s.now().UnixNano()); err != nil {

@@ -1,6 +1,10 @@
 package sqlstore
 
-import "strings"
+import (
+	"iter"
+	"math/bits"
+	"strings"
+)
 
 // openStates is the SQL list of non-final states; it must match the
 // partial index incidents_open_key.
@@ -10,7 +14,6 @@ const openStates = "('open', 'acting', 'contained', 'failed')"
 // on bound parameters.
 const (
 	entryChunk  = 100
-	dedupChunk  = 200
 	updateChunk = 100
 )
 
@@ -22,8 +25,7 @@ type queries struct {
 	// Ingest.
 	head, windowed, insertIncident, updateIncident string
 	insertRule, lockKeys                           string
-	entryFull, dedupFull, dedupNewFull             string
-	dedupHashes, updateFull                        string
+	dedupHashes                                    string
 
 	// Writes.
 	lockIncident, setState, touch, insertEntry string
@@ -36,11 +38,17 @@ func newQueries(d dialect) queries {
 	if d == postgres {
 		forUpdate = " FOR NO KEY UPDATE"
 	}
+	// SQLite would copy every row of the timeline into a sorter; this way
+	// it sorts only the ids, then reads the rows in id order.
+	timeline := "SELECT " + entryCols + " FROM entries WHERE id IN (SELECT id FROM entries WHERE incident_id = ?) ORDER BY id"
+	if d == postgres {
+		timeline = "SELECT " + entryCols + " FROM entries WHERE incident_id = ? ORDER BY id"
+	}
 	final := "SELECT id FROM incidents WHERE state IN ('resolved', 'false-positive') AND last_seen < ?"
 	q := queries{
 		get:      "SELECT " + incidentCols + " FROM incidents WHERE id = ?",
 		exists:   "SELECT 1 FROM incidents WHERE id = ?",
-		timeline: "SELECT " + entryCols + " FROM entries WHERE incident_id = ? ORDER BY id",
+		timeline: timeline,
 
 		head: "SELECT " + ingestCols + " FROM incidents WHERE key = ? AND state IN " + openStates +
 			" ORDER BY id DESC LIMIT 1" + forUpdate,
@@ -51,13 +59,9 @@ func newQueries(d dialect) queries {
 			" VALUES (?, ?, 'open', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
 		updateIncident: "UPDATE incidents SET severity = ?, rules = ?, alert_count = ?, dedup_count = ?," +
 			" first_seen = ?, last_seen = ?, updated_at = ? WHERE id = ?",
-		insertRule:   "INSERT INTO incident_rules (incident_id, rule) VALUES (?, ?) ON CONFLICT DO NOTHING",
-		lockKeys:     "SELECT pg_advisory_xact_lock(k) FROM unnest(?::bigint[]) AS k",
-		entryFull:    insertEntries(entryChunk),
-		dedupFull:    insertDedup(dedupChunk, true),
-		dedupNewFull: insertDedup(dedupChunk, false),
-		dedupHashes:  "SELECT hash FROM dedup_keys WHERE incident_id = ?",
-		updateFull:   updateIncidents(updateChunk),
+		insertRule:  "INSERT INTO incident_rules (incident_id, rule) VALUES (?, ?) ON CONFLICT DO NOTHING",
+		lockKeys:    "SELECT pg_advisory_xact_lock(k) FROM unnest(?::bigint[]) AS k",
+		dedupHashes: "SELECT dedup FROM entries WHERE incident_id = ? AND dedup IS NOT NULL",
 
 		lockIncident: "SELECT state FROM incidents WHERE id = ?" + forUpdate,
 		setState:     "UPDATE incidents SET state = ?, updated_at = ? WHERE id = ?",
@@ -67,14 +71,13 @@ func newQueries(d dialect) queries {
 		deleteOnce:   "DELETE FROM once_keys WHERE created_at < ?",
 		deleteFinal: []string{
 			"DELETE FROM entries WHERE incident_id IN (" + final + ")",
-			"DELETE FROM dedup_keys WHERE incident_id IN (" + final + ")",
 			"DELETE FROM incident_rules WHERE incident_id IN (" + final + ")",
 			"DELETE FROM incidents WHERE id IN (" + final + ")",
 		},
 	}
 	for _, p := range []*string{
 		&q.get, &q.exists, &q.timeline, &q.head, &q.windowed, &q.insertIncident, &q.updateIncident,
-		&q.insertRule, &q.lockKeys, &q.entryFull, &q.dedupFull, &q.dedupNewFull, &q.dedupHashes, &q.updateFull,
+		&q.insertRule, &q.lockKeys, &q.dedupHashes,
 		&q.lockIncident, &q.setState, &q.touch, &q.insertEntry, &q.once, &q.deleteOnce,
 	} {
 		*p = rebind(d, *p)
@@ -88,17 +91,13 @@ func newQueries(d dialect) queries {
 // ingestCols are the columns Ingest reads of an existing incident.
 const ingestCols = "id, severity, rules, alert_count, dedup_count, first_seen, last_seen"
 
-// insertEntries is a multi-row INSERT of n timeline entries.
-func insertEntries(n int) string {
-	return "INSERT INTO entries (incident_id, at, type, actor, summary, data) VALUES " + values(n, 6)
-}
-
-// insertDedup is a multi-row INSERT of n dedup keys; with returning it
-// reports the keys that were new.
-func insertDedup(n int, returning bool) string {
-	q := "INSERT INTO dedup_keys (incident_id, hash) VALUES " + values(n, 2) + " ON CONFLICT DO NOTHING"
-	if returning {
-		q += " RETURNING incident_id, hash"
+// insertEntries is a multi-row INSERT of n alert entries with their dedup
+// key hashes. With dedup it skips the alerts whose hash the incident
+// already has and returns the (incident_id, dedup) of those inserted.
+func insertEntries(n int, dedup bool) string {
+	q := "INSERT INTO entries (incident_id, at, type, actor, summary, data, dedup) VALUES " + values(n, 7)
+	if dedup {
+		q += " ON CONFLICT DO NOTHING RETURNING incident_id, dedup"
 	}
 	return q
 }
@@ -126,11 +125,29 @@ func values(n, cols int) string {
 	return b.String()
 }
 
-// chunkQuery returns full if n is the chunk size, or builds the statement
-// for a shorter tail.
-func chunkQuery(d dialect, n, size int, full string, build func(int) string) string {
-	if n == size {
-		return full
+// pieces splits rows into runs for multi-row statements: runs of chunk
+// rows, then the rest in runs of descending powers of two, so that a
+// statement prepared once for each of those sizes (sizes) serves any count.
+func pieces[E any](rows []E, chunk int) iter.Seq[[]E] {
+	return func(yield func([]E) bool) {
+		for len(rows) > 0 {
+			n := chunk
+			if len(rows) < chunk {
+				n = 1 << (bits.Len(uint(len(rows))) - 1)
+			}
+			if !yield(rows[:n]) {
+				return
+			}
+			rows = rows[n:]
+		}
 	}
-	return rebind(d, build(n))
+}
+
+// sizes are the run lengths pieces uses for chunk.
+func sizes(chunk int) []int {
+	out := []int{chunk}
+	for p := 1; p < chunk; p *= 2 {
+		out = append(out, p)
+	}
+	return out
 }

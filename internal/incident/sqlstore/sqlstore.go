@@ -40,13 +40,15 @@
 // Correlation: an alert joins the newest non-final incident with its target
 // key whose span [FirstSeen-window, LastSeen+window] contains the alert's
 // time (so alerts arriving slightly out of order still join); otherwise it
-// opens a new incident. Dedup keys are stored as truncated SHA-256 hashes per
-// incident. An alert with a zero time is taken to happen at ingest time.
+// opens a new incident. A recorded alert's dedup key is stored, as a
+// truncated SHA-256 hash, in its timeline entry, under a unique index per
+// incident; that one index also serves timeline reads, so a batch dirties
+// one index page per incident it touches. An alert with a zero time is taken to happen at ingest time.
 // Times are stored as Unix nanoseconds and returned in UTC; times outside
 // the years 1678 to 2262 are rejected.
 //
 // Retention: DeleteBefore removes final incidents last seen before t with
-// their timelines, dedup keys and rules, and also the Once keys recorded
+// their timelines (dedup keys included) and rules, and also the Once keys recorded
 // before t.
 //
 // Errors are wrapped with the operation; incident.ErrNotFound and
@@ -108,8 +110,36 @@ type Store struct {
 // connection by itself).
 type stmts struct {
 	head, windowed, insertIncident, updateIncident, insertRule *sql.Stmt
-	entryFull, dedupFull, dedupNewFull, dedupHashes            *sql.Stmt
-	updateFull, dataVersion                                    *sql.Stmt // SQLite only
+	dedupHashes                                                *sql.Stmt
+	dataVersion                                                *sql.Stmt // SQLite only
+	// Multi-row statements by row count (see pieces).
+	entries, entriesDedup sized
+	updates               sized // SQLite only
+}
+
+// sized is a multi-row statement prepared for each row count in sizes.
+type sized map[int]*sql.Stmt
+
+func (s *Store) prepareSized(ctx context.Context, chunk int, build func(n int) string) (sized, error) {
+	out := sized{}
+	for _, n := range sizes(chunk) {
+		q := rebind(s.dialect, build(n))
+		st, err := s.w.PrepareContext(ctx, q)
+		if err != nil {
+			out.close()
+			return nil, fmt.Errorf("prepare %q: %w", q, err)
+		}
+		out[n] = st
+	}
+	return out, nil
+}
+
+func (z sized) close() error {
+	var err error
+	for _, st := range z {
+		err = errors.Join(err, st.Close())
+	}
+	return err
 }
 
 func (s *Store) prepare(ctx context.Context) error {
@@ -122,14 +152,10 @@ func (s *Store) prepare(ctx context.Context) error {
 		{&s.stmts.insertIncident, s.q.insertIncident},
 		{&s.stmts.updateIncident, s.q.updateIncident},
 		{&s.stmts.insertRule, s.q.insertRule},
-		{&s.stmts.entryFull, s.q.entryFull},
-		{&s.stmts.dedupFull, s.q.dedupFull},
-		{&s.stmts.dedupNewFull, s.q.dedupNewFull},
 		{&s.stmts.dedupHashes, s.q.dedupHashes},
-		{&s.stmts.updateFull, s.q.updateFull},
 		{&s.stmts.dataVersion, "PRAGMA data_version"},
 	} {
-		if (p.st == &s.stmts.updateFull || p.st == &s.stmts.dataVersion) && s.dialect != sqlite {
+		if p.st == &s.stmts.dataVersion && s.dialect != sqlite {
 			continue
 		}
 		st, err := s.w.PrepareContext(ctx, p.q)
@@ -137,6 +163,18 @@ func (s *Store) prepare(ctx context.Context) error {
 			return fmt.Errorf("prepare %q: %w", p.q, err)
 		}
 		*p.st = st
+	}
+	var err error
+	if s.stmts.entries, err = s.prepareSized(ctx, entryChunk, func(n int) string { return insertEntries(n, false) }); err != nil {
+		return err
+	}
+	if s.stmts.entriesDedup, err = s.prepareSized(ctx, entryChunk, func(n int) string { return insertEntries(n, true) }); err != nil {
+		return err
+	}
+	if s.dialect == sqlite {
+		if s.stmts.updates, err = s.prepareSized(ctx, updateChunk, updateIncidents); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -260,11 +298,12 @@ func redact(dsn string) string {
 func (s *Store) Close() error {
 	var err error
 	for _, st := range []*sql.Stmt{s.stmts.head, s.stmts.windowed, s.stmts.insertIncident, s.stmts.updateIncident,
-		s.stmts.insertRule, s.stmts.entryFull, s.stmts.dedupFull, s.stmts.dedupNewFull, s.stmts.dedupHashes, s.stmts.updateFull, s.stmts.dataVersion} {
+		s.stmts.insertRule, s.stmts.dedupHashes, s.stmts.dataVersion} {
 		if st != nil {
 			err = errors.Join(err, st.Close())
 		}
 	}
+	err = errors.Join(err, s.stmts.entries.close(), s.stmts.entriesDedup.close(), s.stmts.updates.close())
 	err = errors.Join(err, s.ckpt.close(), s.w.Close())
 	if s.r != s.w {
 		err = errors.Join(err, s.r.Close())
