@@ -245,16 +245,7 @@ func TestKillDuringResponseAndRestart(t *testing.T) {
 			t.Errorf("%d %s entries with %q, want %d:\n%s", n, c.typ, c.text, c.want, timelineText(inc))
 		}
 	}
-	// A Deployment's generation counts changes of its spec and of its
-	// annotations: created (1), then one write with the restore point and
-	// replicas 0 (2); a second suspension would make it 3.
-	d := deployment(t, e.cs, e.ns, "miner")
-	if *d.Spec.Replicas != 0 || d.Generation != 2 {
-		t.Errorf("Deployment: %d replicas, generation %d; want 0 and 2 (one write: restore point and scale)", *d.Spec.Replicas, d.Generation)
-	}
-	if got := e.restoreReplicas(t); got != 3 {
-		t.Errorf("restore annotation records %d replicas, want 3", got)
-	}
+	e.suspendedOnce(t)
 	var restore struct {
 		Replicas *int32 `json:"replicas"`
 	}
@@ -350,15 +341,25 @@ func TestKillWhileAwaitingApprovalAndRestart(t *testing.T) {
 			t.Errorf("%d %s entries with %q, want %d:\n%s", n, c.typ, c.text, c.want, timelineText(inc))
 		}
 	}
+	e.suspendedOnce(t)
+	env := []string{"QUELL_CLIENT_SERVER=" + p.url, "QUELL_CLIENT_TOKEN=" + e.token}
+	if _, _, err := runQuell(t, env, "incidents", "veto", fmt.Sprint(id)); err == nil || !strings.Contains(err.Error(), "409") {
+		t.Errorf("veto after the fact: %v, want a 409", err)
+	}
+}
+
+// suspendedOnce checks that the miner Deployment was suspended by exactly
+// one write and that its restore point records 3 replicas. A Deployment's
+// generation counts changes of its spec and of its annotations: created
+// (1), then one write with the restore point and replicas 0 (2); a second
+// suspension would make it 3.
+func (e *crashEnv) suspendedOnce(t *testing.T) {
+	t.Helper()
 	d := deployment(t, e.cs, e.ns, "miner")
 	if *d.Spec.Replicas != 0 || d.Generation != 2 {
 		t.Errorf("Deployment: %d replicas, generation %d; want 0 and 2 (one write: restore point and scale)", *d.Spec.Replicas, d.Generation)
 	}
 	if got := e.restoreReplicas(t); got != 3 {
 		t.Errorf("restore annotation records %d replicas, want 3", got)
-	}
-	env := []string{"QUELL_CLIENT_SERVER=" + p.url, "QUELL_CLIENT_TOKEN=" + e.token}
-	if _, _, err := runQuell(t, env, "incidents", "veto", fmt.Sprint(id)); err == nil || !strings.Contains(err.Error(), "409") {
-		t.Errorf("veto after the fact: %v, want a 409", err)
 	}
 }
