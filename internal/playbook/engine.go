@@ -67,7 +67,9 @@ type Options struct {
 	VerifyHold time.Duration
 	// GracePeriod for pod deletions: nil uses the pod's own, 0 forces.
 	GracePeriod *time.Duration
-	Workers    int // default 8
+	// Workers handle alerts concurrently; a response mostly waits on the
+	// API server and the store, so there are many. Default 64.
+	Workers    int
 	QueueLen   int // default 4096
 	Notify     *notify.Dispatcher
 	Registerer prometheus.Registerer
@@ -148,7 +150,7 @@ func New(opts Options) *Engine {
 		opts.VerifyHold = time.Second
 	}
 	if opts.Workers <= 0 {
-		opts.Workers = 8
+		opts.Workers = 64
 	}
 	if opts.QueueLen <= 0 {
 		opts.QueueLen = 4096
