@@ -108,12 +108,13 @@ type Store struct {
 // SQLite writer connection (PostgreSQL's driver caches statements per
 // connection by itself).
 type stmts struct {
-	head, windowed, insertIncident, updateIncident, insertRule *sql.Stmt
-	dedupHashes                                                *sql.Stmt
-	dataVersion                                                *sql.Stmt // SQLite only
+	head, windowed, insertIncident, insertRule *sql.Stmt
+	dedupHashes                                *sql.Stmt
+	dataVersion                                *sql.Stmt // SQLite only
+	heads                                      *sql.Stmt // PostgreSQL only
 	// Multi-row statements by row count (see pieces).
 	entries, entriesDedup sized
-	updates               sized // SQLite only
+	updates               sized
 }
 
 // sized is a multi-row statement prepared for each row count in sizes.
@@ -149,12 +150,12 @@ func (s *Store) prepare(ctx context.Context) error {
 		{&s.stmts.head, s.q.head},
 		{&s.stmts.windowed, s.q.windowed},
 		{&s.stmts.insertIncident, s.q.insertIncident},
-		{&s.stmts.updateIncident, s.q.updateIncident},
 		{&s.stmts.insertRule, s.q.insertRule},
 		{&s.stmts.dedupHashes, s.q.dedupHashes},
 		{&s.stmts.dataVersion, "PRAGMA data_version"},
+		{&s.stmts.heads, s.q.heads},
 	} {
-		if p.st == &s.stmts.dataVersion && s.dialect != sqlite {
+		if p.st == &s.stmts.dataVersion && s.dialect != sqlite || p.st == &s.stmts.heads && s.dialect != postgres {
 			continue
 		}
 		st, err := s.w.PrepareContext(ctx, p.q)
@@ -170,10 +171,8 @@ func (s *Store) prepare(ctx context.Context) error {
 	if s.stmts.entriesDedup, err = s.prepareSized(ctx, entryChunk, func(n int) string { return insertEntries(n, true) }); err != nil {
 		return err
 	}
-	if s.dialect == sqlite {
-		if s.stmts.updates, err = s.prepareSized(ctx, updateChunk, updateIncidents); err != nil {
-			return err
-		}
+	if s.stmts.updates, err = s.prepareSized(ctx, updateChunk, func(n int) string { return updateIncidents(s.dialect, n) }); err != nil {
+		return err
 	}
 	return nil
 }
@@ -296,8 +295,8 @@ func redact(dsn string) string {
 // Close closes the database connections. Calls in flight may fail.
 func (s *Store) Close() error {
 	var err error
-	for _, st := range []*sql.Stmt{s.stmts.head, s.stmts.windowed, s.stmts.insertIncident, s.stmts.updateIncident,
-		s.stmts.insertRule, s.stmts.dedupHashes, s.stmts.dataVersion} {
+	for _, st := range []*sql.Stmt{s.stmts.head, s.stmts.windowed, s.stmts.insertIncident,
+		s.stmts.insertRule, s.stmts.dedupHashes, s.stmts.dataVersion, s.stmts.heads} {
 		if st != nil {
 			err = errors.Join(err, st.Close())
 		}
