@@ -190,7 +190,7 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
-	if err := s.w.PingContext(ctx); err != nil {
+	if err := s.connect(ctx); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("open store: connect: %w", err)
 	}
@@ -204,6 +204,29 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 	}
 	return s, nil
 }
+
+// connect opens the first write connection. While several processes
+// open a new SQLite file at once, setting up the connection (the switch to
+// WAL) can fail with SQLITE_BUSY without waiting for the busy timeout;
+// connect then tries again, for up to busyTimeout.
+func (s *Store) connect(ctx context.Context) error {
+	deadline := time.Now().Add(busyTimeout)
+	for {
+		err := s.w.PingContext(ctx)
+		var se interface{ Code() int }
+		if err == nil || s.dialect != sqlite || !errors.As(err, &se) || se.Code()&0xff != sqliteBusy || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+// sqliteBusy is SQLite's primary result code SQLITE_BUSY.
+const sqliteBusy = 5
 
 func open(dsn string) (*Store, error) {
 	switch {
