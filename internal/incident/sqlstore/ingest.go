@@ -160,6 +160,12 @@ func (s *Store) ingest(ctx context.Context, tx *sql.Tx, alerts []incident.Alert,
 		}
 	}
 
+	if s.dialect == postgres {
+		if err := b.loadHeads(ctx, ps); err != nil {
+			return nil, err
+		}
+	}
+
 	// Assign every alert to an incident, in order.
 	for i := range ps {
 		p, a := &ps[i], &alerts[i]
@@ -305,35 +311,80 @@ func (b *batch) loadHead(ctx context.Context, key string) (*batchInc, error) {
 // one. It returns nil, nil when there is none.
 func (b *batch) load(ctx context.Context, st *sql.Stmt, args ...any) (*batchInc, error) {
 	var (
-		inc   batchInc
-		rules string
-		sev   int64
+		r   storedRow
+		key = args[0].(string)
 	)
-	err := b.stmt(ctx, st).QueryRowContext(ctx, args...).Scan(&inc.id, &sev, &rules, &inc.alerts, &inc.dedups, &inc.first, &inc.last)
+	err := b.stmt(ctx, st).QueryRowContext(ctx, args...).Scan(&r.id, &r.sev, &r.rules, &r.alerts, &r.dedups, &r.first, &r.last)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("find incident: %w", err)
 	}
-	if have := b.byID[inc.id]; have != nil {
+	return b.adopt(key, &r)
+}
+
+// storedRow is an incident's Ingest columns as read.
+type storedRow struct {
+	id, sev, alerts, dedups, first, last int64
+	rules                                string
+}
+
+// adopt returns the batch's copy of the stored incident r of key, making
+// one if it has none.
+func (b *batch) adopt(key string, r *storedRow) (*batchInc, error) {
+	if have := b.byID[r.id]; have != nil {
 		return have, nil
 	}
-	if sev < int64(incident.SeverityInfo) || sev > int64(incident.SeverityCritical) {
-		return nil, fmt.Errorf("incident %d: unknown severity %d in database", inc.id, sev)
+	if r.sev < int64(incident.SeverityInfo) || r.sev > int64(incident.SeverityCritical) {
+		return nil, fmt.Errorf("incident %d: unknown severity %d in database", r.id, r.sev)
 	}
-	inc.severity = incident.Severity(sev)
-	if err := json.Unmarshal([]byte(rules), &inc.rules); err != nil {
-		return nil, fmt.Errorf("incident %d: decode rules: %w", inc.id, err)
+	inc := &batchInc{id: r.id, rank: r.id, key: key, severity: incident.Severity(r.sev),
+		alerts: int(r.alerts), dedups: int(r.dedups), first: r.first, last: r.last, hashes: map[dedupHash]struct{}{}}
+	if err := json.Unmarshal([]byte(r.rules), &inc.rules); err != nil {
+		return nil, fmt.Errorf("incident %d: decode rules: %w", r.id, err)
 	}
 	inc.oldRules = len(inc.rules)
-	inc.rank = inc.id
-	inc.key, _ = args[0].(string)
-	inc.hashes = map[dedupHash]struct{}{}
-	b.byID[inc.id] = &inc
-	b.byKey[inc.key] = append(b.byKey[inc.key], &inc)
-	b.stored = append(b.stored, &inc)
-	return &inc, nil
+	b.byID[inc.id] = inc
+	b.byKey[key] = append(b.byKey[key], inc)
+	b.stored = append(b.stored, inc)
+	return inc, nil
+}
+
+// loadHeads reads and locks the newest non-final incident of every key of
+// the batch in one statement (PostgreSQL, which has no head cache), so
+// find needs no round trip per key.
+func (b *batch) loadHeads(ctx context.Context, ps []pendingAlert) error {
+	var keys []string
+	for i := range ps {
+		if _, seen := b.heads[ps[i].key]; !seen {
+			b.heads[ps[i].key] = nil
+			keys = append(keys, ps[i].key)
+		}
+	}
+	rows, err := b.stmt(ctx, b.s.stmts.heads).QueryContext(ctx, keys)
+	if err != nil {
+		return fmt.Errorf("find incidents: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			key string
+			r   storedRow
+		)
+		if err := rows.Scan(&key, &r.id, &r.sev, &r.rules, &r.alerts, &r.dedups, &r.first, &r.last); err != nil {
+			return fmt.Errorf("find incidents: %w", err)
+		}
+		inc, err := b.adopt(key, &r)
+		if err != nil {
+			return err
+		}
+		b.heads[key] = inc
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("find incidents: %w", err)
+	}
+	return nil
 }
 
 // open starts a new incident for a; it becomes its key's newest.
@@ -460,30 +511,6 @@ func (b *batch) insertEntries(ctx context.Context, alerts []incident.Alert, ps [
 	return nil
 }
 
-// updateStored writes back the stored incidents alerts joined.
-func (b *batch) updateStored(ctx context.Context, now int64) error {
-	if b.s.dialect == sqlite {
-		return b.updateStoredMulti(ctx, now)
-	}
-	for _, inc := range b.stored {
-		if !inc.touched {
-			continue
-		}
-		rules, err := json.Marshal(inc.rules)
-		if err != nil {
-			return fmt.Errorf("update incident %d: encode rules: %w", inc.id, err)
-		}
-		if _, err := b.stmt(ctx, b.s.stmts.updateIncident).ExecContext(ctx, int64(inc.severity), string(rules),
-			inc.alerts, inc.dedups, inc.first, inc.last, now, inc.id); err != nil {
-			return fmt.Errorf("update incident %d: %w", inc.id, err)
-		}
-		if err := b.insertRules(ctx, inc); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 func sha(s string) dedupHash {
 	sum := sha256.Sum256([]byte(s))
 	return dedupHash(binary.BigEndian.Uint64(sum[:8]))
@@ -500,8 +527,9 @@ func satAdd(a, d int64) int64 {
 	return a + d
 }
 
-// updateStoredMulti is updateStored in multi-row UPDATEs (SQLite).
-func (b *batch) updateStoredMulti(ctx context.Context, now int64) error {
+// updateStored writes back the stored incidents alerts joined, in
+// multi-row UPDATEs.
+func (b *batch) updateStored(ctx context.Context, now int64) error {
 	var todo []*batchInc
 	for _, inc := range b.stored {
 		if inc.touched {

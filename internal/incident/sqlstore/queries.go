@@ -23,9 +23,10 @@ type queries struct {
 	get, exists, timeline string
 
 	// Ingest.
-	head, windowed, insertIncident, updateIncident string
-	insertRule, lockKeys                           string
-	dedupHashes                                    string
+	head, windowed, insertIncident string
+	heads                          string // PostgreSQL only
+	insertRule, lockKeys           string
+	dedupHashes                    string
 
 	// Writes.
 	lockIncident, setState, touch, insertEntry string
@@ -52,13 +53,14 @@ func newQueries(d dialect) queries {
 
 		head: "SELECT " + ingestCols + " FROM incidents WHERE key = ? AND state IN " + openStates +
 			" ORDER BY id DESC LIMIT 1" + forUpdate,
+		heads: "SELECT k.key, i.id, i.severity, i.rules, i.alert_count, i.dedup_count, i.first_seen, i.last_seen" +
+			" FROM unnest(?::text[]) AS k(key) CROSS JOIN LATERAL (SELECT " + ingestCols + " FROM incidents" +
+			" WHERE key = k.key AND state IN " + openStates + " ORDER BY id DESC LIMIT 1" + forUpdate + ") AS i",
 		windowed: "SELECT " + ingestCols + " FROM incidents WHERE key = ? AND state IN " + openStates +
 			" AND last_seen >= ? AND first_seen <= ? ORDER BY id DESC LIMIT 1" + forUpdate,
 		insertIncident: "INSERT INTO incidents (key, title, state, severity, cluster, namespace, target, rules," +
 			" alert_count, dedup_count, first_seen, last_seen, created_at, updated_at)" +
 			" VALUES (?, ?, 'open', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-		updateIncident: "UPDATE incidents SET severity = ?, rules = ?, alert_count = ?, dedup_count = ?," +
-			" first_seen = ?, last_seen = ?, updated_at = ? WHERE id = ?",
 		insertRule:  "INSERT INTO incident_rules (incident_id, rule) VALUES (?, ?) ON CONFLICT DO NOTHING",
 		lockKeys:    "SELECT pg_advisory_xact_lock(k) FROM unnest(?::bigint[]) AS k",
 		dedupHashes: "SELECT dedup FROM entries WHERE incident_id = ? AND dedup IS NOT NULL",
@@ -76,7 +78,7 @@ func newQueries(d dialect) queries {
 		},
 	}
 	for _, p := range []*string{
-		&q.get, &q.exists, &q.timeline, &q.head, &q.windowed, &q.insertIncident, &q.updateIncident,
+		&q.get, &q.exists, &q.timeline, &q.head, &q.heads, &q.windowed, &q.insertIncident,
 		&q.insertRule, &q.lockKeys, &q.dedupHashes,
 		&q.lockIncident, &q.setState, &q.touch, &q.insertEntry, &q.once, &q.deleteOnce,
 	} {
@@ -102,14 +104,19 @@ func insertEntries(n int, dedup bool) string {
 	return q
 }
 
-// updateIncidents is an UPDATE of n incidents' Ingest columns (SQLite
-// only: PostgreSQL would need casts on the VALUES). Its first parameter is
-// updated_at, then per incident: id, severity, rules, alert_count,
-// dedup_count, first_seen, last_seen.
-func updateIncidents(n int) string {
+// updateIncidents is an UPDATE of n incidents' Ingest columns. Its first
+// parameter is updated_at, then per incident: id, severity, rules,
+// alert_count, dedup_count, first_seen, last_seen. PostgreSQL needs the
+// VALUES typed (an untyped parameter there would be text).
+func updateIncidents(d dialect, n int) string {
+	vals := values(n, 7)
+	if d == postgres {
+		group := "(?::bigint, ?::bigint, ?::text, ?::bigint, ?::bigint, ?::bigint, ?::bigint)"
+		vals = strings.TrimSuffix(strings.Repeat(group+", ", n), ", ")
+	}
 	return "UPDATE incidents SET severity = v.column2, rules = v.column3, alert_count = v.column4," +
 		" dedup_count = v.column5, first_seen = v.column6, last_seen = v.column7, updated_at = ?" +
-		" FROM (VALUES " + values(n, 7) + ") AS v WHERE incidents.id = v.column1"
+		" FROM (VALUES " + vals + ") AS v WHERE incidents.id = v.column1"
 }
 
 // values is n groups of cols placeholders.

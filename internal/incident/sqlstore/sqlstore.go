@@ -109,12 +109,13 @@ type Store struct {
 // SQLite writer connection (PostgreSQL's driver caches statements per
 // connection by itself).
 type stmts struct {
-	head, windowed, insertIncident, updateIncident, insertRule *sql.Stmt
-	dedupHashes                                                *sql.Stmt
-	dataVersion                                                *sql.Stmt // SQLite only
+	head, windowed, insertIncident, insertRule *sql.Stmt
+	dedupHashes                                *sql.Stmt
+	dataVersion                                *sql.Stmt // SQLite only
+	heads                                      *sql.Stmt // PostgreSQL only
 	// Multi-row statements by row count (see pieces).
 	entries, entriesDedup sized
-	updates               sized // SQLite only
+	updates               sized
 }
 
 // sized is a multi-row statement prepared for each row count in sizes.
@@ -150,12 +151,12 @@ func (s *Store) prepare(ctx context.Context) error {
 		{&s.stmts.head, s.q.head},
 		{&s.stmts.windowed, s.q.windowed},
 		{&s.stmts.insertIncident, s.q.insertIncident},
-		{&s.stmts.updateIncident, s.q.updateIncident},
 		{&s.stmts.insertRule, s.q.insertRule},
 		{&s.stmts.dedupHashes, s.q.dedupHashes},
 		{&s.stmts.dataVersion, "PRAGMA data_version"},
+		{&s.stmts.heads, s.q.heads},
 	} {
-		if p.st == &s.stmts.dataVersion && s.dialect != sqlite {
+		if p.st == &s.stmts.dataVersion && s.dialect != sqlite || p.st == &s.stmts.heads && s.dialect != postgres {
 			continue
 		}
 		st, err := s.w.PrepareContext(ctx, p.q)
@@ -171,10 +172,8 @@ func (s *Store) prepare(ctx context.Context) error {
 	if s.stmts.entriesDedup, err = s.prepareSized(ctx, entryChunk, func(n int) string { return insertEntries(n, true) }); err != nil {
 		return err
 	}
-	if s.dialect == sqlite {
-		if s.stmts.updates, err = s.prepareSized(ctx, updateChunk, updateIncidents); err != nil {
-			return err
-		}
+	if s.stmts.updates, err = s.prepareSized(ctx, updateChunk, func(n int) string { return updateIncidents(s.dialect, n) }); err != nil {
+		return err
 	}
 	return nil
 }
@@ -192,7 +191,7 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
-	if err := s.w.PingContext(ctx); err != nil {
+	if err := s.connect(ctx); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("open store: connect: %w", err)
 	}
@@ -206,6 +205,29 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 	}
 	return s, nil
 }
+
+// connect opens the first write connection. While several processes
+// open a new SQLite file at once, setting up the connection (the switch to
+// WAL) can fail with SQLITE_BUSY without waiting for the busy timeout;
+// connect then tries again, for up to busyTimeout.
+func (s *Store) connect(ctx context.Context) error {
+	deadline := time.Now().Add(busyTimeout)
+	for {
+		err := s.w.PingContext(ctx)
+		var se interface{ Code() int }
+		if err == nil || s.dialect != sqlite || !errors.As(err, &se) || se.Code()&0xff != sqliteBusy || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+// sqliteBusy is SQLite's primary result code SQLITE_BUSY.
+const sqliteBusy = 5
 
 func open(dsn string) (*Store, error) {
 	switch {
@@ -297,8 +319,8 @@ func redact(dsn string) string {
 // Close closes the database connections. Calls in flight may fail.
 func (s *Store) Close() error {
 	var err error
-	for _, st := range []*sql.Stmt{s.stmts.head, s.stmts.windowed, s.stmts.insertIncident, s.stmts.updateIncident,
-		s.stmts.insertRule, s.stmts.dedupHashes, s.stmts.dataVersion} {
+	for _, st := range []*sql.Stmt{s.stmts.head, s.stmts.windowed, s.stmts.insertIncident,
+		s.stmts.insertRule, s.stmts.dedupHashes, s.stmts.dataVersion, s.stmts.heads} {
 		if st != nil {
 			err = errors.Join(err, st.Close())
 		}
