@@ -184,11 +184,9 @@ func (e *Engine) apply(ctx context.Context, env respond.Env, r response, t respo
 			pending = append(pending, entry(time.Now().UTC(), incident.EntryEvidence, summary(rec), rec))
 			continue
 		}
-		pending = append(pending, entry(time.Now().UTC(), incident.EntryActionSucceeded, summary(rec), rec))
-		if err := e.flush(ctx, r.inc.ID, pending); err != nil {
-			return nil, err
-		}
-		pending = nil
+		// The incident is acting before the action's record is written: a
+		// stop between the two leaves it acting with the key recorded, and
+		// the next run applies the action again (idempotently) and verifies.
 		if !env.DryRun { // a dry run leaves the incident's state alone
 			if _, err := e.transition(ctx, r.inc.ID, incident.StateActing, "acting: "+st.Action); err != nil {
 				return nil, err
@@ -197,13 +195,20 @@ func (e *Engine) apply(ctx context.Context, env respond.Env, r response, t respo
 				e.limits.suspendedOne(t.Namespace)
 			}
 		}
+		pending = append(pending, entry(time.Now().UTC(), incident.EntryActionSucceeded, summary(rec), rec))
+		if err := e.flush(ctx, r.inc.ID, pending); err != nil {
+			return nil, err
+		}
+		pending = nil
 		last, applied = &rec, true
 	}
 	if err := e.flush(ctx, r.inc.ID, pending); err != nil {
 		return nil, err
 	}
 	_, verifying := e.inFlight.Load(r.inc.ID)
-	if last == nil || env.DryRun || (!applied && (r.inc.State != incident.StateActing || verifying)) {
+	// A plan applied before is verified again unless it was verified
+	// (contained) or its verification runs now.
+	if last == nil || env.DryRun || (!applied && (r.inc.State == incident.StateContained || verifying)) {
 		return nil, nil
 	}
 	rec := *last
