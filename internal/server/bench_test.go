@@ -21,20 +21,37 @@ import (
 // to 202 received, i.e. durably stored).
 //
 // perRequest 1 posts single Falco alerts to /v1/falco, as Falco's
-// http_output does; more posts batches to /v1/alerts, as the sensor does.
-// Every alert is distinct (a new output), so each is recorded.
-func benchIngest(b *testing.B, dsn string, clients, perRequest int) {
+// http_output does; more posts batches to /v1/alerts, as the sensor does,
+// or with falcoArrays JSON arrays of Falco alerts to /v1/falco, as a log
+// shipper batching Falco's JSON output does. Every alert is distinct (a
+// new output), so each is recorded.
+func benchIngest(b *testing.B, dsn string, clients, perRequest int, falcoArrays ...bool) {
 	h := start(b, dsn)
+	arrays := len(falcoArrays) > 0 && falcoArrays[0]
 	path := "/v1/falco"
-	if perRequest > 1 {
+	if perRequest > 1 && !arrays {
 		path = "/v1/alerts"
+	}
+	falco := func(i int) string {
+		return fmt.Sprintf(`{"time":"2026-11-23T10:00:00Z","rule":"Launch Suspicious Network Tool in Container","priority":"Notice","source":"syscall","hostname":"node-%d","output":"nc run %d","output_fields":{"k8s.ns.name":"ns-%d","k8s.pod.name":"pod-%d","container.id":"c%d","proc.name":"nc","evt.time":%d}}`, i%8, i, i%16, i%256, i, 1700000000000000000+i)
 	}
 	requests := (b.N + perRequest - 1) / perRequest
 	body := func(i int) []byte {
 		if perRequest == 1 {
-			return []byte(fmt.Sprintf(`{"time":"2026-11-23T10:00:00Z","rule":"Launch Suspicious Network Tool in Container","priority":"Notice","source":"syscall","hostname":"node-%d","output":"nc run %d","output_fields":{"k8s.ns.name":"ns-%d","k8s.pod.name":"pod-%d","container.id":"c%d","proc.name":"nc","evt.time":%d}}`, i%8, i, i%16, i%256, i, 1700000000000000000+i))
+			return []byte(falco(i))
 		}
 		var sb strings.Builder
+		if arrays {
+			sb.WriteByte('[')
+			for j := range perRequest {
+				if j > 0 {
+					sb.WriteByte(',')
+				}
+				sb.WriteString(falco(i*perRequest + j))
+			}
+			sb.WriteByte(']')
+			return []byte(sb.String())
+		}
 		sb.WriteString(`{"alerts":[`)
 		for j := range perRequest {
 			if j > 0 {
@@ -129,4 +146,11 @@ func BenchmarkIngestFalcoHTTP(b *testing.B) {
 func BenchmarkIngestBatchHTTP(b *testing.B) {
 	b.Run("sqlite", func(b *testing.B) { benchIngest(b, "", 8, 100) })
 	b.Run("postgres", func(b *testing.B) { benchIngest(b, testenv.Postgres(b), 8, 100) })
+}
+
+// BenchmarkIngestFalcoArrayHTTP posts Falco alerts in JSON arrays of 100
+// to /v1/falco.
+func BenchmarkIngestFalcoArrayHTTP(b *testing.B) {
+	b.Run("sqlite", func(b *testing.B) { benchIngest(b, "", 8, 100, true) })
+	b.Run("postgres", func(b *testing.B) { benchIngest(b, testenv.Postgres(b), 8, 100, true) })
 }

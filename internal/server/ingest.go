@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -22,19 +23,46 @@ type ingestIncident struct {
 	Deduplicated bool  `json:"deduplicated"`
 }
 
+// handleFalco takes one Falco alert, as Falco's http_output and
+// Falcosidekick send it, or a JSON array of them, as a log shipper
+// batching Falco's JSON output sends them.
 func (s *Server) handleFalco(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	var f falcoAlert
-	if err := decodeJSON(r, &f, false); err != nil {
-		s.reject(w, err)
-		return
-	}
-	a, err := f.toAlert(s.opts.Cluster, start)
+	body, err := readBody(r)
 	if err != nil {
 		s.reject(w, err)
 		return
 	}
-	s.ingest(w, r, "falco", []incident.Alert{a}, start)
+	var fs []falcoAlert
+	if t := bytes.TrimLeft(body, " \t\r\n"); len(t) > 0 && t[0] == '[' {
+		err = decodeBytes(body, &fs, false)
+		switch {
+		case err == nil && len(fs) == 0:
+			err = badRequest("the array must hold at least one Falco alert", "")
+		case err == nil && len(fs) > maxBatch:
+			err = badRequest(fmt.Sprintf("at most %d alerts per request, got %d", maxBatch, len(fs)), "")
+		}
+	} else {
+		fs = make([]falcoAlert, 1)
+		err = decodeBytes(body, &fs[0], false)
+	}
+	if err != nil {
+		s.reject(w, err)
+		return
+	}
+	alerts := make([]incident.Alert, len(fs))
+	for i := range fs {
+		if alerts[i], err = fs[i].toAlert(s.opts.Cluster, start); err != nil {
+			var ae *apiError
+			if len(fs) > 1 && errors.As(err, &ae) {
+				ae.Where = fmt.Sprintf("[%d].%s", i, ae.Where)
+				ae.Message = fmt.Sprintf("[%d]: %s", i, ae.Message)
+			}
+			s.reject(w, err)
+			return
+		}
+	}
+	s.ingest(w, r, "falco", alerts, start)
 }
 
 // ownAlert is quell's documented alert schema for other tools (docs/api.md).

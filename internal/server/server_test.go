@@ -5,11 +5,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/google/go-cmp/cmp"
 	"io"
 	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -124,6 +126,33 @@ func readTestdata(t testing.TB, name string) []byte {
 	return b
 }
 
+// TestFalcoArray posts Falco alerts as a JSON array, as a log shipper
+// batching Falco's JSON output does: each is recorded as if posted alone.
+func TestFalcoArray(t *testing.T) {
+	h := start(t, "")
+	one := bytes.TrimSpace(readTestdata(t, "falco_network_tool.json"))
+	other := bytes.Replace(one, []byte(`"k8s.pod.name":"web-7d4b9c-x2x9z"`), []byte(`"k8s.pod.name":"api-1"`), 1)
+	if bytes.Equal(one, other) {
+		t.Fatal("testdata changed: no k8s.pod.name to replace")
+	}
+	body := append(append(append([]byte("[\n"), one...), ','), append(other, ']')...)
+	if code, resp := h.do(t, "POST", "/v1/falco", token, body); code != http.StatusAccepted {
+		t.Fatalf("POST /v1/falco [2 alerts] = %d %v", code, resp)
+	}
+	list, err := h.store.List(t.Context(), incident.Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pods []string
+	for _, inc := range list {
+		pods = append(pods, inc.Target.Pod)
+	}
+	slices.Sort(pods)
+	if diff := cmp.Diff([]string{"api-1", "web-7d4b9c-x2x9z"}, pods); diff != "" {
+		t.Errorf("incidents' pods (-want +got):\n%s", diff)
+	}
+}
+
 func TestFalcoAlertOpensIncident(t *testing.T) {
 	h := start(t, "")
 	body := readTestdata(t, "falco_network_tool.json")
@@ -219,6 +248,8 @@ func TestBadRequestsAre4xxAndServerStaysUp(t *testing.T) {
 		{"bad priority", "POST", "/v1/falco", token, []byte(`{"rule": "r", "priority": "Loud"}`), 400, "priority"},
 		{"bad time", "POST", "/v1/falco", token, []byte(`{"rule": "r", "priority": "Notice", "time": "yesterday"}`), 400, "time"},
 		{"oversized", "POST", "/v1/falco", token, big, 413, ""},
+		{"empty falco array", "POST", "/v1/falco", token, []byte(` []`), 400, ""},
+		{"bad falco array item", "POST", "/v1/falco", token, []byte(`[{"rule": "r", "priority": "Notice"}, {"priority": "Notice"}]`), 400, "[1].rule"},
 		{"empty", "POST", "/v1/alerts", token, nil, 400, ""},
 		{"unknown field", "POST", "/v1/alerts", token, []byte(`{"alerts": [{"rule": "r", "priority": "Notice", "colour": 1}]}`), 400, "colour"},
 		{"no alerts", "POST", "/v1/alerts", token, []byte(`{"alerts": []}`), 400, "alerts"},
