@@ -121,7 +121,7 @@ func (a *Suspend) Apply(ctx context.Context, env Env, t Target) (Record, error) 
 	rec.Object = ref
 	switch top.Kind {
 	case "Deployment", "StatefulSet", "ReplicaSet", "ReplicationController":
-		err = suspendScaled(ctx, env, ref, a.DeletePods, &rec)
+		err = suspendScaled(ctx, env, ref, a.DeletePods, replicaSetOf(t), &rec)
 	case "Job":
 		err = suspendJob(ctx, env, ref, &rec)
 	case "CronJob":
@@ -156,11 +156,23 @@ func unmark() (labels, annotations map[string]*string) {
 
 // suspendScaled scales a workload to 0, starting over from a fresh read
 // when the object changed under it.
-func suspendScaled(ctx context.Context, env Env, ref ObjectRef, deletePods bool, rec *Record) error {
-	return retry.RetryOnConflict(retry.DefaultRetry, func() error { return suspendScaledOnce(ctx, env, ref, deletePods, rec) })
+//
+// rs names the Deployment's ReplicaSet of the alerting pod, if known: with
+// deletePods it is scaled to 0 without being looked up first.
+func suspendScaled(ctx context.Context, env Env, ref ObjectRef, deletePods bool, rs string, rec *Record) error {
+	return retry.RetryOnConflict(retry.DefaultRetry, func() error { return suspendScaledOnce(ctx, env, ref, deletePods, rs, rec) })
 }
 
-func suspendScaledOnce(ctx context.Context, env Env, ref ObjectRef, deletePods bool, rec *Record) error {
+// replicaSetOf names the ReplicaSet between the pod and its Deployment.
+func replicaSetOf(t Target) string {
+	l := t.Chain.Links
+	if len(l) == 3 && l[1].Kind == "ReplicaSet" && l[2].Kind == "Deployment" {
+		return l[1].Name
+	}
+	return ""
+}
+
+func suspendScaledOnce(ctx context.Context, env Env, ref ObjectRef, deletePods bool, rs string, rec *Record) error {
 	obj, err := GetObject(ctx, env.Client, ref)
 	if err != nil {
 		return err
@@ -210,7 +222,7 @@ func suspendScaledOnce(ctx context.Context, env Env, ref ObjectRef, deletePods b
 	}
 	if err == nil && deletePods {
 		var n int
-		n, err = deleteScaledPods(ctx, env, ref, obj)
+		n, err = deleteScaledPods(ctx, env, ref, obj, rs)
 		rec.Changed = rec.Changed || n > 0
 	}
 	hr := <-hpaC

@@ -32,7 +32,7 @@ func fastRules(kind string) []rbacv1.PolicyRule {
 // the Deployment controller would do next), then the pods matching the
 // workload's selector are deleted in parallel. It returns how many pods it
 // deleted.
-func deleteScaledPods(ctx context.Context, env Env, ref ObjectRef, obj metav1.Object) (int, error) {
+func deleteScaledPods(ctx context.Context, env Env, ref ObjectRef, obj metav1.Object, rs string) (int, error) {
 	sel, err := selectorOf(obj)
 	if err != nil {
 		return 0, err
@@ -53,7 +53,7 @@ func deleteScaledPods(ctx context.Context, env Env, ref ObjectRef, obj metav1.Ob
 		podsC <- listed{pods: pl.Items}
 	}()
 	if ref.Kind == "Deployment" {
-		if err := scaleReplicaSetsToZero(ctx, env, ref, obj, sel); err != nil {
+		if err := scaleReplicaSetsToZero(ctx, env, ref, obj, sel, rs); err != nil {
 			<-podsC
 			return 0, err
 		}
@@ -66,26 +66,43 @@ func deleteScaledPods(ctx context.Context, env Env, ref ObjectRef, obj metav1.Ob
 }
 
 // scaleReplicaSetsToZero scales the Deployment's ReplicaSets to 0, as its
-// controller would next.
-func scaleReplicaSetsToZero(ctx context.Context, env Env, ref ObjectRef, obj metav1.Object, sel labels.Selector) error {
-	rsl, err := env.Client.AppsV1().ReplicaSets(ref.Namespace).List(ctx, metav1.ListOptions{LabelSelector: sel.String()})
-	if err != nil {
-		return fmt.Errorf("list replica sets of %s: %w", ref, err)
+// controller would next: known (the alerting pod's, unconditionally, at
+// once) and listed (any other still running, e.g. mid-rollout) together.
+func scaleReplicaSetsToZero(ctx context.Context, env Env, ref ObjectRef, obj metav1.Object, sel labels.Selector, known string) error {
+	errs := make([]error, 2)
+	var wg sync.WaitGroup
+	if known != "" {
+		wg.Go(func() {
+			s := &autoscalingv1.Scale{ObjectMeta: metav1.ObjectMeta{Name: known, Namespace: ref.Namespace}}
+			_, err := updateScale(ctx, env, ObjectRef{Kind: "ReplicaSet", Namespace: ref.Namespace, Name: known}, s)
+			if err != nil && !apierrors.IsNotFound(err) {
+				errs[0] = fmt.Errorf("scale replica set %s/%s to 0: %w", ref.Namespace, known, err)
+			}
+		})
 	}
-	for _, rs := range rsl.Items {
-		c := metav1.GetControllerOfNoCopy(&rs)
-		if c == nil || c.UID != obj.GetUID() || rs.Spec.Replicas == nil || *rs.Spec.Replicas == 0 {
-			continue
+	wg.Go(func() {
+		rsl, err := env.Client.AppsV1().ReplicaSets(ref.Namespace).List(ctx, metav1.ListOptions{LabelSelector: sel.String()})
+		if err != nil {
+			errs[1] = fmt.Errorf("list replica sets of %s: %w", ref, err)
+			return
 		}
-		s := &autoscalingv1.Scale{ // the listed resourceVersion: a concurrent change is a conflict
-			ObjectMeta: metav1.ObjectMeta{Name: rs.Name, Namespace: rs.Namespace, ResourceVersion: rs.ResourceVersion},
-			Spec:       autoscalingv1.ScaleSpec{Replicas: *rs.Spec.Replicas},
+		for _, rs := range rsl.Items {
+			c := metav1.GetControllerOfNoCopy(&rs)
+			if rs.Name == known || c == nil || c.UID != obj.GetUID() || rs.Spec.Replicas == nil || *rs.Spec.Replicas == 0 {
+				continue
+			}
+			s := &autoscalingv1.Scale{ // the listed resourceVersion: a concurrent change is a conflict
+				ObjectMeta: metav1.ObjectMeta{Name: rs.Name, Namespace: rs.Namespace, ResourceVersion: rs.ResourceVersion},
+				Spec:       autoscalingv1.ScaleSpec{Replicas: *rs.Spec.Replicas},
+			}
+			if _, err := scaleTo(ctx, env, refOf("ReplicaSet", &rs), s, 0); err != nil {
+				errs[1] = err
+				return
+			}
 		}
-		if _, err := scaleTo(ctx, env, refOf("ReplicaSet", &rs), s, 0); err != nil {
-			return err
-		}
-	}
-	return nil
+	})
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 // deletePods deletes pods not already terminating, in parallel, each
