@@ -182,6 +182,7 @@ func (e *Engine) apply(ctx context.Context, env respond.Env, r response, t respo
 		}
 		if st.Action == respond.ActionEvidence {
 			pending = append(pending, entry(time.Now().UTC(), incident.EntryEvidence, summary(rec), rec))
+			t.Read = rec.Objects() // the owners as just read: the next action need not read them again
 			continue
 		}
 		// The incident is acting before the action's record is written: a

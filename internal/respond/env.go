@@ -129,6 +129,22 @@ type Target struct {
 	Pod       string      `json:"pod,omitempty"`
 	Node      string      `json:"node,omitempty"`
 	Chain     owner.Chain `json:"chain"`
+	// Read are objects of the chain read moments ago (by capture-evidence):
+	// an action may start from one instead of reading it again, since its
+	// writes are preconditioned on the resourceVersion read and start over
+	// from a fresh read on a conflict.
+	Read []metav1.Object `json:"-"`
+}
+
+// read returns the object of t.Read that ref names, if any.
+func (t Target) read(ref ObjectRef) (metav1.Object, bool) {
+	for _, o := range t.Read {
+		if o.GetName() == ref.Name && o.GetNamespace() == ref.Namespace && (ref.UID == "" || string(o.GetUID()) == ref.UID) &&
+			kindOf(o) == ref.Kind {
+			return o, true
+		}
+	}
+	return nil, false
 }
 
 // podUID is the pod's UID from the chain, if resolved.
@@ -190,13 +206,18 @@ type Record struct {
 	DryRun  bool `json:"dry_run,omitempty"`
 	// GitOps names a GitOps owner of the workload (e.g. "argocd:shop"),
 	// which may revert the change.
-	GitOps   string         `json:"gitops,omitempty"`
-	HPAs     []HPAState     `json:"hpas,omitempty"`
-	Evidence []EvidenceItem `json:"evidence,omitempty"`
-	Notes    []string       `json:"notes,omitempty"`
-	Started  time.Time      `json:"started"`
-	Finished time.Time      `json:"finished"`
+	GitOps   string          `json:"gitops,omitempty"`
+	HPAs     []HPAState      `json:"hpas,omitempty"`
+	Evidence []EvidenceItem  `json:"evidence,omitempty"`
+	Notes    []string        `json:"notes,omitempty"`
+	Started  time.Time       `json:"started"`
+	Finished time.Time       `json:"finished"`
+	read     []metav1.Object // objects the action read, for the next one (Target.Read)
 }
+
+// Objects returns the objects the action read (capture-evidence: the
+// pod's owners), for Target.Read of the actions after it.
+func (r Record) Objects() []metav1.Object { return r.read }
 
 func newRecord(action string, env Env, t Target) Record {
 	return Record{Action: action, Incident: env.Incident, Target: t, DryRun: env.DryRun, Started: time.Now()}

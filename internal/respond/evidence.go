@@ -13,6 +13,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 )
 
@@ -69,6 +70,7 @@ func (*Evidence) Rules(t Target) []rbacv1.PolicyRule {
 type collector struct {
 	items []EvidenceItem
 	left  int64
+	read  []metav1.Object // owners as read, for the actions after evidence
 }
 
 func (c *collector) add(name, mediaType string, data []byte) {
@@ -118,22 +120,17 @@ func (a *Evidence) Apply(ctx context.Context, env Env, t Target) (Record, error)
 	}
 	c := &collector{left: maxTotal}
 	pods := env.Client.CoreV1().Pods(t.Namespace)
-	pod, err := pods.Get(ctx, t.Pod, metav1.GetOptions{})
-	if err != nil {
-		return rec, fmt.Errorf("capture evidence: get pod %s/%s: %w", t.Namespace, t.Pod, err)
-	}
-	rec.Object = refOf("Pod", pod)
-	c.manifest("pod/"+pod.Name+".json", gvkOf("Pod"), pod.DeepCopy())
-
-	// The other parts are independent reads: they run concurrently, each
-	// into its own collector, and are merged in a fixed order.
-	var parts []func(c *collector)
-	uids := []string{string(pod.UID)}
+	// Every part is an independent read: they run concurrently, each into
+	// its own collector, and are merged in a fixed order (pod, owners,
+	// logs, events, node). The owners, and the events when the chain names
+	// the pod's UID, do not wait for the pod.
+	var owners, logs, events, node []func(c *collector)
+	uids := []string{}
 	for _, l := range t.Chain.Links[min(1, len(t.Chain.Links)):] {
 		if l.UID != "" {
 			uids = append(uids, l.UID)
 		}
-		parts = append(parts, func(c *collector) {
+		owners = append(owners, func(c *collector) {
 			name := l.Kind + "/" + l.Name + ".json"
 			if _, ok := kinds[l.Kind]; !ok {
 				c.fail(name, fmt.Errorf("owner kind %s (%s) not captured", l.Kind, l.APIVersion))
@@ -144,12 +141,35 @@ func (a *Evidence) Apply(ctx context.Context, env Env, t Target) (Record, error)
 				c.fail(name, err)
 				return
 			}
-			c.manifest(name, gvkOf(l.Kind), obj)
+			c.read = append(c.read, obj)
+			c.manifest(name, gvkOf(l.Kind), deepCopy(obj))
 		})
 	}
+	var early []func(c *collector)
+	early = append(early, owners...)
+	eventsFor := func(uids []string) func(c *collector) {
+		return func(c *collector) { captureEvents(ctx, env, t.Namespace, uids, c) }
+	}
+	if uid := t.podUID(); uid != "" {
+		events = append(events, eventsFor(append([]string{uid}, uids...)))
+		early = append(early, events...)
+	}
+	earlySub := make([]collector, len(early))
+	var wg sync.WaitGroup
+	for i, part := range early {
+		earlySub[i].left = maxTotal
+		wg.Go(func() { part(&earlySub[i]) })
+	}
+	pod, err := pods.Get(ctx, t.Pod, metav1.GetOptions{})
+	if err != nil {
+		wg.Wait()
+		return rec, fmt.Errorf("capture evidence: get pod %s/%s: %w", t.Namespace, t.Pod, err)
+	}
+	rec.Object = refOf("Pod", pod)
+	c.manifest("pod/"+pod.Name+".json", gvkOf("Pod"), pod.DeepCopy())
 	for _, ct := range slices.Concat(pod.Spec.InitContainers, pod.Spec.Containers) {
 		for _, prev := range []bool{false, true} {
-			parts = append(parts, func(c *collector) {
+			logs = append(logs, func(c *collector) {
 				item := "logs/" + ct.Name
 				if prev {
 					item += ".previous"
@@ -167,25 +187,38 @@ func (a *Evidence) Apply(ctx context.Context, env Env, t Target) (Record, error)
 			})
 		}
 	}
-	parts = append(parts, func(c *collector) { captureEvents(ctx, env, t.Namespace, uids, c) })
-	if node := pod.Spec.NodeName; node != "" {
-		parts = append(parts, func(c *collector) {
-			n, err := env.Client.CoreV1().Nodes().Get(ctx, node, metav1.GetOptions{})
+	late := logs
+	if t.podUID() == "" {
+		events = append(events, eventsFor(append([]string{string(pod.UID)}, uids...)))
+		late = append(late, events...)
+	}
+	if name := pod.Spec.NodeName; name != "" {
+		node = append(node, func(c *collector) {
+			n, err := env.Client.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
 			if err != nil {
-				c.fail("node/"+node+".json", fmt.Errorf("get node: %w", err))
+				c.fail("node/"+name+".json", fmt.Errorf("get node: %w", err))
 				return
 			}
-			c.manifest("node/"+node+".json", gvkOf("Node"), n)
+			c.manifest("node/"+name+".json", gvkOf("Node"), n)
 		})
+		late = append(late, node...)
 	}
-	sub := make([]collector, len(parts))
-	var wg sync.WaitGroup
-	for i, part := range parts {
-		sub[i].left = maxTotal
-		wg.Go(func() { part(&sub[i]) })
+	lateSub := make([]collector, len(late))
+	for i, part := range late {
+		lateSub[i].left = maxTotal
+		wg.Go(func() { part(&lateSub[i]) })
 	}
 	wg.Wait()
-	for _, s := range sub {
+	// Merge in the fixed order: owners, logs, events, node.
+	ordered := slices.Concat(earlySub[:len(owners)], lateSub[:len(logs)])
+	if t.podUID() != "" {
+		ordered = append(ordered, earlySub[len(owners):]...)
+		ordered = append(ordered, lateSub[len(logs):]...)
+	} else {
+		ordered = append(ordered, lateSub[len(logs):]...)
+	}
+	for _, s := range ordered {
+		rec.read = append(rec.read, s.read...)
 		for _, it := range s.items {
 			if it.Error != "" {
 				c.items = append(c.items, it)
@@ -200,16 +233,30 @@ func (a *Evidence) Apply(ctx context.Context, env Env, t Target) (Record, error)
 	return rec, nil
 }
 
-// captureEvents adds the events involving any of uids.
+// captureEvents adds the events involving any of uids, listed
+// concurrently.
 func captureEvents(ctx context.Context, env Env, ns string, uids []string, c *collector) {
-	var events []corev1.Event
-	for _, uid := range uids {
-		l, err := env.Client.CoreV1().Events(ns).List(ctx, metav1.ListOptions{FieldSelector: "involvedObject.uid=" + uid})
-		if err != nil {
-			c.fail("events.json", fmt.Errorf("list events: %w", err))
-			return
-		}
-		for _, e := range l.Items {
+	lists := make([][]corev1.Event, len(uids))
+	errs := make([]error, len(uids))
+	var wg sync.WaitGroup
+	for i, uid := range uids {
+		wg.Go(func() {
+			l, err := env.Client.CoreV1().Events(ns).List(ctx, metav1.ListOptions{FieldSelector: "involvedObject.uid=" + uid})
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			lists[i] = l.Items
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		c.fail("events.json", fmt.Errorf("list events: %w", err))
+		return
+	}
+	events := []corev1.Event{}
+	for _, l := range lists {
+		for _, e := range l {
 			e.ManagedFields = nil
 			events = append(events, e)
 		}
@@ -217,4 +264,15 @@ func captureEvents(ctx context.Context, env Env, ns string, uids []string, c *co
 	if b, err := json.MarshalIndent(events, "", "  "); err == nil {
 		c.add("events.json", "application/json", b)
 	}
+}
+
+// deepCopy copies a typed object (manifest clears its managed fields, and
+// the original is handed on to the next action).
+func deepCopy(o metav1.Object) metav1.Object {
+	if r, ok := o.(runtime.Object); ok {
+		if c, ok := r.DeepCopyObject().(metav1.Object); ok {
+			return c
+		}
+	}
+	return o
 }

@@ -5,6 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 
+	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
@@ -163,6 +166,32 @@ func gitOpsOwner(obj metav1.Object) string {
 		return "flux-kustomization:" + l["kustomize.toolkit.fluxcd.io/namespace"] + "/" + l["kustomize.toolkit.fluxcd.io/name"]
 	case l["helm.toolkit.fluxcd.io/name"] != "":
 		return "flux-helmrelease:" + l["helm.toolkit.fluxcd.io/namespace"] + "/" + l["helm.toolkit.fluxcd.io/name"]
+	}
+	return ""
+}
+
+// kindOf names the kind of a typed object GetObject returns ("" for
+// others).
+func kindOf(o metav1.Object) string {
+	switch o.(type) {
+	case *corev1.Pod:
+		return "Pod"
+	case *corev1.Node:
+		return "Node"
+	case *corev1.ReplicationController:
+		return "ReplicationController"
+	case *appsv1.Deployment:
+		return "Deployment"
+	case *appsv1.StatefulSet:
+		return "StatefulSet"
+	case *appsv1.ReplicaSet:
+		return "ReplicaSet"
+	case *appsv1.DaemonSet:
+		return "DaemonSet"
+	case *batchv1.Job:
+		return "Job"
+	case *batchv1.CronJob:
+		return "CronJob"
 	}
 	return ""
 }

@@ -121,7 +121,8 @@ func (a *Suspend) Apply(ctx context.Context, env Env, t Target) (Record, error) 
 	rec.Object = ref
 	switch top.Kind {
 	case "Deployment", "StatefulSet", "ReplicaSet", "ReplicationController":
-		err = suspendScaled(ctx, env, ref, a.DeletePods, replicaSetOf(t), &rec)
+		read, _ := t.read(ref)
+		err = suspendScaled(ctx, env, ref, a.DeletePods, replicaSetOf(t), read, &rec)
 	case "Job":
 		err = suspendJob(ctx, env, ref, &rec)
 	case "CronJob":
@@ -159,8 +160,15 @@ func unmark() (labels, annotations map[string]*string) {
 //
 // rs names the Deployment's ReplicaSet of the alerting pod, if known: with
 // deletePods it is scaled to 0 without being looked up first.
-func suspendScaled(ctx context.Context, env Env, ref ObjectRef, deletePods bool, rs string, rec *Record) error {
-	return retry.RetryOnConflict(retry.DefaultRetry, func() error { return suspendScaledOnce(ctx, env, ref, deletePods, rs, rec) })
+//
+// read, if not nil, is the workload as read moments ago: the first attempt
+// starts from it, a conflict from a fresh read.
+func suspendScaled(ctx context.Context, env Env, ref ObjectRef, deletePods bool, rs string, read metav1.Object, rec *Record) error {
+	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		obj := read
+		read = nil
+		return suspendScaledOnce(ctx, env, ref, deletePods, rs, obj, rec)
+	})
 }
 
 // replicaSetOf names the ReplicaSet between the pod and its Deployment.
@@ -172,10 +180,12 @@ func replicaSetOf(t Target) string {
 	return ""
 }
 
-func suspendScaledOnce(ctx context.Context, env Env, ref ObjectRef, deletePods bool, rs string, rec *Record) error {
-	obj, err := GetObject(ctx, env.Client, ref)
-	if err != nil {
-		return err
+func suspendScaledOnce(ctx context.Context, env Env, ref ObjectRef, deletePods bool, rs string, obj metav1.Object, rec *Record) error {
+	var err error
+	if obj == nil {
+		if obj, err = GetObject(ctx, env.Client, ref); err != nil {
+			return err
+		}
 	}
 	rec.Object, rec.GitOps = refOf(ref.Kind, obj), gitOpsOwner(obj)
 	var st suspendState
