@@ -20,6 +20,7 @@ import (
 	"quell.dev/quell/internal/incident"
 	"quell.dev/quell/internal/incident/sqlstore"
 	"quell.dev/quell/internal/kube"
+	"quell.dev/quell/internal/kubecache"
 	"quell.dev/quell/internal/notify"
 	"quell.dev/quell/internal/owner"
 	"quell.dev/quell/internal/playbook"
@@ -60,6 +61,7 @@ func RunServer(ctx context.Context, cfg *config.Config, log *slog.Logger, ready 
 	var (
 		cs       *kubernetes.Clientset
 		resolver *owner.Resolver
+		objects  *kubecache.Cache
 	)
 	restCfg, err := kube.Config(cfg.Kubernetes.Kubeconfig)
 	switch {
@@ -72,7 +74,12 @@ func RunServer(ctx context.Context, cfg *config.Config, log *slog.Logger, ready 
 		if err != nil {
 			return fmt.Errorf("kubernetes client: %w", err)
 		}
-		resolver = owner.NewResolver(cs) // shared: the engine reuses what ingest resolved
+		// The workloads, watched: owner chains and protection checks read
+		// them without a round trip once listed (live reads until then).
+		if objects, err = kubecache.New(cs, kubecache.Workloads...); err != nil {
+			return err
+		}
+		resolver = owner.NewResolver(cs, objects) // shared: the engine reuses what ingest resolved
 		opts.Resolve = resolver.Target
 		if cfg.Notify.KubeEvents {
 			notifiers = append(notifiers, &notify.KubeEvent{Client: cs})
@@ -88,6 +95,9 @@ func RunServer(ctx context.Context, cfg *config.Config, log *slog.Logger, ready 
 	defer wg.Wait() // after cancel below: every part stops with ctx
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	if objects != nil {
+		wg.Go(func() { objects.Start(ctx) })
+	}
 	var dispatcher *notify.Dispatcher
 	if len(notifiers) > 0 {
 		dispatcher = notify.NewDispatcher(notify.Options{Registry: reg, Log: log}, notifiers...)

@@ -2,6 +2,10 @@
 // Deployment, Pod → Job → CronJob, StatefulSet, DaemonSet,
 // ReplicationController) from the cluster's current state.
 //
+// Reads come from a watched cache when the Resolver has one and it holds
+// the object, and from the API server otherwise (a pod created moments ago
+// may not be cached yet).
+//
 // A controller of a kind quell does not know (a custom resource) ends the
 // chain and is reported as such, never guessed past. Resolutions are cached
 // per pod UID for a short time, since a pod's owners never change; a pod
@@ -12,10 +16,12 @@ package owner
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"sync"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
@@ -55,10 +61,17 @@ func (c Chain) Top() Ref { return c.Links[len(c.Links)-1] }
 // Bare reports whether the pod has no controller.
 func (c Chain) Bare() bool { return len(c.Links) == 1 }
 
-// Resolver resolves owner chains through the API server.
+// Reader reads watched objects; see kubecache.Cache. ok is false when
+// the object is not cached.
+type Reader interface {
+	Get(kind, ns, name string) (obj metav1.Object, ok bool)
+}
+
+// Resolver resolves owner chains through a cache and the API server.
 type Resolver struct {
-	cs  kubernetes.Interface
-	ttl time.Duration
+	cs     kubernetes.Interface
+	cached Reader // nil: every read goes to the API server
+	ttl    time.Duration
 
 	mu    sync.Mutex
 	byPod map[string]cached // namespace/name -> chain
@@ -69,9 +82,45 @@ type cached struct {
 	at    time.Time
 }
 
-// NewResolver returns a Resolver using cs.
-func NewResolver(cs kubernetes.Interface) *Resolver {
-	return &Resolver{cs: cs, ttl: 10 * time.Minute, byPod: map[string]cached{}}
+// NewResolver returns a Resolver reading objects from cache when it holds
+// them (cache may be nil) and through cs otherwise.
+func NewResolver(cs kubernetes.Interface, cache Reader) *Resolver {
+	return &Resolver{cs: cs, cached: cache, ttl: 10 * time.Minute, byPod: map[string]cached{}}
+}
+
+// Object returns the object of kind ns/name from the cache, or else
+// the API server; ok is false for a kind the Resolver does not read.
+func (r *Resolver) Object(ctx context.Context, kind, ns, name string) (obj metav1.Object, ok bool, err error) {
+	if r.cached != nil {
+		if o, hit := r.cached.Get(kind, ns, name); hit {
+			return o, true, nil
+		}
+	}
+	opts := metav1.GetOptions{}
+	switch kind {
+	case "Pod":
+		obj, err = r.cs.CoreV1().Pods(ns).Get(ctx, name, opts)
+	case "ReplicaSet":
+		obj, err = r.cs.AppsV1().ReplicaSets(ns).Get(ctx, name, opts)
+	case "Job":
+		obj, err = r.cs.BatchV1().Jobs(ns).Get(ctx, name, opts)
+	case "Deployment":
+		obj, err = r.cs.AppsV1().Deployments(ns).Get(ctx, name, opts)
+	case "StatefulSet":
+		obj, err = r.cs.AppsV1().StatefulSets(ns).Get(ctx, name, opts)
+	case "DaemonSet":
+		obj, err = r.cs.AppsV1().DaemonSets(ns).Get(ctx, name, opts)
+	case "CronJob":
+		obj, err = r.cs.BatchV1().CronJobs(ns).Get(ctx, name, opts)
+	case "ReplicationController":
+		obj, err = r.cs.CoreV1().ReplicationControllers(ns).Get(ctx, name, opts)
+	default:
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, true, fmt.Errorf("get %s %s/%s: %w", kind, ns, name, err)
+	}
+	return obj, true, nil
 }
 
 // Resolve returns the chain of pod ns/name. When the pod no longer exists
@@ -79,7 +128,7 @@ func NewResolver(cs kubernetes.Interface) *Resolver {
 // apierrors.IsNotFound.
 func (r *Resolver) Resolve(ctx context.Context, ns, name string) (Chain, error) {
 	key := ns + "/" + name
-	pod, err := r.cs.CoreV1().Pods(ns).Get(ctx, name, metav1.GetOptions{})
+	obj, _, err := r.Object(ctx, "Pod", ns, name)
 	if err != nil {
 		if apierrors.IsNotFound(err) {
 			r.mu.Lock()
@@ -89,9 +138,13 @@ func (r *Resolver) Resolve(ctx context.Context, ns, name string) (Chain, error) 
 				return c.chain, nil
 			}
 		}
-		return Chain{}, fmt.Errorf("get pod %s: %w", key, err)
+		return Chain{}, err
 	}
-	chain := Chain{Namespace: ns, Links: []Ref{{Kind: "Pod", Name: pod.Name, UID: string(pod.UID), APIVersion: "v1"}}, PodLabels: pod.Labels,
+	pod, ok := obj.(*corev1.Pod)
+	if !ok {
+		return Chain{}, fmt.Errorf("get pod %s: read a %T", key, obj)
+	}
+	chain := Chain{Namespace: ns, Links: []Ref{{Kind: "Pod", Name: pod.Name, UID: string(pod.UID), APIVersion: "v1"}}, PodLabels: maps.Clone(pod.Labels),
 		ServiceAccount: pod.Spec.ServiceAccountName}
 	for _, c := range slices.Concat(pod.Spec.InitContainers, pod.Spec.Containers) {
 		chain.PodImages = append(chain.PodImages, c.Image)
@@ -145,26 +198,22 @@ func controllerOf(refs []metav1.OwnerReference) *metav1.OwnerReference {
 // ownersOf returns the owner references of a controller, and whether its
 // kind is one quell follows.
 func (r *Resolver) ownersOf(ctx context.Context, ns string, ref Ref) ([]metav1.OwnerReference, bool, error) {
-	var (
-		meta metav1.Object
-		err  error
-	)
-	opts := metav1.GetOptions{}
 	switch ref.Kind {
-	case "ReplicaSet":
-		meta, err = r.cs.AppsV1().ReplicaSets(ns).Get(ctx, ref.Name, opts)
-	case "Job":
-		meta, err = r.cs.BatchV1().Jobs(ns).Get(ctx, ref.Name, opts)
+	case "ReplicaSet", "Job":
 	case "Deployment", "StatefulSet", "DaemonSet", "CronJob", "ReplicationController":
 		return nil, true, nil // tops: nothing above them is followed
 	default:
 		return nil, false, nil
 	}
+	meta, _, err := r.Object(ctx, ref.Kind, ns, ref.Name)
 	if apierrors.IsNotFound(err) {
 		return nil, true, nil // owner gone: the chain ends here
 	}
 	if err != nil {
-		return nil, false, fmt.Errorf("get %s %s/%s: %w", ref.Kind, ns, ref.Name, err)
+		return nil, false, err
+	}
+	if ref.UID != "" && string(meta.GetUID()) != ref.UID {
+		return nil, true, nil // a namesake replaced the owner: the chain ends here
 	}
 	return meta.GetOwnerReferences(), true, nil
 }

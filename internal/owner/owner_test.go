@@ -11,10 +11,12 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 
 	"quell.dev/quell/internal/devcluster"
 	"quell.dev/quell/internal/incident"
+	"quell.dev/quell/internal/kubecache"
 	"quell.dev/quell/internal/owner"
 	"quell.dev/quell/internal/testenv"
 )
@@ -127,7 +129,17 @@ func TestResolveChains(t *testing.T) {
 	mkPod("rollout-x", []metav1.OwnerReference{{APIVersion: "argoproj.io/v1alpha1", Kind: "Rollout", Name: "canary", UID: "u1", Controller: ptr.To(true)}})
 
 	webPod, dbPod, jobPod := firstPod(t, cs, "web"), firstPod(t, cs, "db"), firstPod(t, cs, "nightly")
-	r := owner.NewResolver(cs)
+	// The cached resolver's own client reaches no API server: every chain
+	// it resolves comes from the cache alone.
+	objs := testenv.Objects(t, cs, kubecache.Workloads...)
+	dead, err := kubernetes.NewForConfig(&rest.Config{Host: "http://127.0.0.1:1", Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{webPod, dbPod, jobPod, "agent-x", "bare", "rollout-x"} {
+		waitCached(t, objs, "Pod", p)
+	}
+	resolvers := map[string]*owner.Resolver{"live": owner.NewResolver(cs, nil), "cached": owner.NewResolver(dead, objs)}
 	tests := []struct {
 		pod         string
 		want        []string // kinds/names after the pod
@@ -143,30 +155,36 @@ func TestResolveChains(t *testing.T) {
 		{"rollout-x", []string{"Rollout/canary"}, true, incident.TargetPod, "/rollout-x"},
 	}
 	for _, tt := range tests {
-		t.Run(tt.pod, func(t *testing.T) {
-			chain, err := r.Resolve(ctx, ns, tt.pod)
-			if err != nil {
-				t.Fatal(err)
-			}
-			got := kinds(chain)[1:]
-			// ReplicaSet names carry a hash: compare their kind only.
-			for i, g := range got {
-				if len(g) > len("ReplicaSet/") && g[:len("ReplicaSet/")] == "ReplicaSet/" {
-					got[i] = "ReplicaSet/"
+		for name, r := range resolvers {
+			t.Run(name+"/"+tt.pod, func(t *testing.T) {
+				chain, err := r.Resolve(ctx, ns, tt.pod)
+				if err != nil {
+					t.Fatal(err)
 				}
-			}
-			if diff := cmp.Diff(tt.want, got, cmpopts.EquateEmpty()); diff != "" {
-				t.Errorf("chain (-want +got):\n%s", diff)
-			}
-			if chain.Unknown != tt.unknown {
-				t.Errorf("Unknown = %v, want %v", chain.Unknown, tt.unknown)
-			}
-			target := r.Target(ctx, incident.Target{Kind: incident.TargetPod, Namespace: ns, Name: tt.pod, Pod: tt.pod})
-			if target.Kind != tt.wantTarget || target.WorkloadKind+"/"+target.Name != tt.wantWorload {
-				t.Errorf("Target = %+v, want %s %s", target, tt.wantTarget, tt.wantWorload)
-			}
-		})
+				got := kinds(chain)[1:]
+				// ReplicaSet names carry a hash: compare their kind only.
+				for i, g := range got {
+					if len(g) > len("ReplicaSet/") && g[:len("ReplicaSet/")] == "ReplicaSet/" {
+						got[i] = "ReplicaSet/"
+					}
+				}
+				if diff := cmp.Diff(tt.want, got, cmpopts.EquateEmpty()); diff != "" {
+					t.Errorf("chain (-want +got):\n%s", diff)
+				}
+				if chain.Unknown != tt.unknown {
+					t.Errorf("Unknown = %v, want %v", chain.Unknown, tt.unknown)
+				}
+				target := r.Target(ctx, incident.Target{Kind: incident.TargetPod, Namespace: ns, Name: tt.pod, Pod: tt.pod})
+				if target.Kind != tt.wantTarget || target.WorkloadKind+"/"+target.Name != tt.wantWorload {
+					t.Errorf("Target = %+v, want %s %s", target, tt.wantTarget, tt.wantWorload)
+				}
+			})
+		}
 	}
+	if _, err := resolvers["cached"].Resolve(ctx, ns, "never-existed"); err == nil {
+		t.Error("a pod neither cached nor readable resolved")
+	}
+	r := resolvers["live"]
 
 	// A resolved pod that is gone is still answered from the cache.
 	if err := cs.CoreV1().Pods(ns).Delete(ctx, webPod, metav1.DeleteOptions{}); err != nil {
@@ -176,7 +194,22 @@ func TestResolveChains(t *testing.T) {
 	if err != nil || chain.Top().Name != "web" {
 		t.Errorf("gone pod from cache: %v, %v", kinds(chain), err)
 	}
-	if _, err := owner.NewResolver(cs).Resolve(ctx, ns, "never-existed"); err == nil {
+	if _, err := owner.NewResolver(cs, nil).Resolve(ctx, ns, "never-existed"); err == nil {
 		t.Error("unknown pod resolved")
+	}
+}
+
+// waitCached waits until objs holds the object of kind named ns/name.
+func waitCached(t *testing.T, objs *kubecache.Cache, kind, name string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if _, ok := objs.Get(kind, ns, name); ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s %s/%s never cached", kind, ns, name)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

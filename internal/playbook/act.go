@@ -182,7 +182,10 @@ func (e *Engine) apply(ctx context.Context, env respond.Env, r response, t respo
 		}
 		if st.Action == respond.ActionEvidence {
 			pending = append(pending, entry(time.Now().UTC(), incident.EntryEvidence, summary(rec), rec))
-			t.Read = rec.Objects() // the owners as just read: the next action need not read them again
+			t.Read = rec.Objects() // the objects as just read: the next action need not read them again
+			if why := protectedRead(t.Read); why != "" {
+				return nil, errors.Join(e.flush(ctx, r.inc.ID, pending), e.decisionOnce(ctx, r.inc.ID, Decision{Reason: "no action: " + why}, r.timeline))
+			}
 			continue
 		}
 		// The incident is acting before the action's record is written: a

@@ -132,7 +132,7 @@ type job struct {
 // New builds an Engine.
 func New(opts Options) *Engine {
 	if opts.Resolver == nil {
-		opts.Resolver = owner.NewResolver(opts.Client)
+		opts.Resolver = owner.NewResolver(opts.Client, nil)
 	}
 	if opts.Registry == nil {
 		opts.Registry = respond.DefaultRegistry()

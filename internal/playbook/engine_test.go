@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -14,6 +15,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/ptr"
@@ -22,6 +24,7 @@ import (
 	"quell.dev/quell/internal/devcluster"
 	"quell.dev/quell/internal/incident"
 	"quell.dev/quell/internal/incident/sqlstore"
+	"quell.dev/quell/internal/kubecache"
 	"quell.dev/quell/internal/owner"
 	"quell.dev/quell/internal/playbook"
 	"quell.dev/quell/internal/respond/jit"
@@ -81,7 +84,8 @@ func newEnv(t testing.TB, opts playbook.Options) *env {
 		opts.Issuer = jit.NewIssuer(cs, c.RESTConfig(devcluster.AdminUser), jit.Options{})
 	}
 	if opts.Resolver == nil {
-		opts.Resolver = owner.NewResolver(cs) // shared with alert, as the server shares it
+		objs := testenv.Objects(t, cs, kubecache.Workloads...)
+		opts.Resolver = owner.NewResolver(cs, objs) // shared with alert, as the server shares it
 	}
 	opts.VerifyHold = cmp.Or(opts.VerifyHold, 300*time.Millisecond)
 	opts.ActionsPerMinute = cmp.Or(opts.ActionsPerMinute, 1000)
@@ -279,6 +283,57 @@ func TestNoActionWhereQuellMustNotAct(t *testing.T) {
 	// An informational alert.
 	id3 := e.alert(t, e.ns, pods[0].Name+"-x", "New K8s Pod", "Informational")
 	e.waitEntry(t, id3, incident.EntryDecision, "no action")
+	e.pods(t, "app=keep", 1)
+	if *mustDeploy(t, e, "keep").Spec.Replicas != 1 {
+		t.Error("protected deployment was changed")
+	}
+}
+
+// stale is a cache whose copies lag the API server: they do not carry
+// the protection label yet.
+type stale struct{ objs owner.Reader }
+
+func (s stale) Get(kind, ns, name string) (metav1.Object, bool) {
+	o, ok := s.objs.Get(kind, ns, name)
+	if !ok {
+		return nil, false
+	}
+	cp := o.(runtime.Object).DeepCopyObject().(metav1.Object)
+	l := maps.Clone(cp.GetLabels())
+	delete(l, playbook.LabelProtected)
+	cp.SetLabels(l)
+	return cp, true
+}
+
+// TestProtectionCheckedOnLiveReads: when the cache has not yet seen the
+// protection label, validation passes on it, and the label on the objects
+// capture-evidence reads from the API server stops the response before it
+// acts.
+func TestProtectionCheckedOnLiveReads(t *testing.T) {
+	c := testenv.Cluster(t)
+	cs, err := kubernetes.NewForConfig(c.RESTConfig(devcluster.AdminUser))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := owner.NewResolver(cs, stale{testenv.Objects(t, cs, kubecache.Workloads...)})
+	e := setupWith(t, playbook.Options{Mode: config.ModeEnforce, Resolver: res})
+	pods := e.deployment(t, "keep", 1)
+	patch := []byte(`{"metadata":{"labels":{"` + playbook.LabelProtected + `":"true"}}}`)
+	if _, err := e.cs.AppsV1().Deployments(e.ns).Patch(t.Context(), "keep", types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	id := e.alert(t, e.ns, pods[0].Name, "Known Cryptominer Process Executed", "Critical")
+	e.waitEntry(t, id, incident.EntryEvidence, "capture-evidence")
+	e.waitEntry(t, id, incident.EntryDecision, "no action: Deployment "+e.ns+"/keep is labelled quell.dev/protected=true")
+	tl, err := e.store.Timeline(t.Context(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ent := range tl {
+		if ent.Type == incident.EntryActionStarted && !strings.Contains(ent.Summary, "capture-evidence") {
+			t.Errorf("an action ran: %s", ent.Summary)
+		}
+	}
 	e.pods(t, "app=keep", 1)
 	if *mustDeploy(t, e, "keep").Spec.Replicas != 1 {
 		t.Error("protected deployment was changed")

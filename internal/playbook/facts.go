@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"quell.dev/quell/internal/incident"
 	"quell.dev/quell/internal/owner"
@@ -53,7 +54,7 @@ func (e *Engine) workloadProtected(ctx context.Context, ns string, top owner.Ref
 	if top.Kind == "Pod" || !respond.KnownKind(top.Kind) {
 		return false, nil // a bare pod (its own labels were checked), or a kind quell does not read
 	}
-	obj, err := respond.GetObject(ctx, e.opts.Client, respond.ObjectRef{Kind: top.Kind, Namespace: ns, Name: top.Name})
+	obj, _, err := e.opts.Resolver.Object(ctx, top.Kind, ns, top.Name)
 	if apierrors.IsNotFound(err) {
 		return false, nil
 	}
@@ -73,4 +74,20 @@ func recordedChain(timeline []incident.Entry, pod string) (owner.Chain, bool) {
 		}
 	}
 	return owner.Chain{}, false
+}
+
+// protectedRead names the first of objs, as read moments ago from the API
+// server, that carries the protection label ("" when none does): the
+// check before an action, since validation may have read a cached copy.
+func protectedRead(objs []metav1.Object) string {
+	for _, o := range objs {
+		if o.GetLabels()[LabelProtected] == "true" {
+			kind := respond.KindOf(o)
+			if kind == "Pod" {
+				kind = "pod" // as validation words it
+			}
+			return kind + " " + o.GetNamespace() + "/" + o.GetName() + " is labelled " + LabelProtected + "=true"
+		}
+	}
+	return ""
 }

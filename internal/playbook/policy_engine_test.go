@@ -280,13 +280,13 @@ func TestResumeAfterRestart(t *testing.T) {
 	pods := e.deployment(t, "miner", 3)
 	a := incident.Alert{Source: "test", Rule: miner, Priority: "Critical", Time: time.Now(), Output: "miner",
 		Target: incident.Target{Cluster: "test", Kind: incident.TargetPod, Namespace: e.ns, Name: pods[0].Name, Pod: pods[0].Name}}
-	a.Target = owner.NewResolver(e.cs).Target(t.Context(), a.Target)
+	a.Target = owner.NewResolver(e.cs, nil).Target(t.Context(), a.Target)
 	res, err := e.store.Ingest(t.Context(), []incident.Alert{a}, 10*time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}
 	id := res[0].IncidentID
-	chain, err := owner.NewResolver(e.cs).Resolve(t.Context(), e.ns, pods[0].Name)
+	chain, err := owner.NewResolver(e.cs, nil).Resolve(t.Context(), e.ns, pods[0].Name)
 	if err != nil {
 		t.Fatal(err)
 	}

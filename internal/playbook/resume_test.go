@@ -64,7 +64,7 @@ func TestDryRunOutcomeDoesNotStandForTheAction(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	chain, err := owner.NewResolver(e.cs).Resolve(t.Context(), e.ns, pods[0].Name)
+	chain, err := owner.NewResolver(e.cs, nil).Resolve(t.Context(), e.ns, pods[0].Name)
 	if err != nil {
 		t.Fatal(err)
 	}

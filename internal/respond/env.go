@@ -129,7 +129,8 @@ type Target struct {
 	Pod       string      `json:"pod,omitempty"`
 	Node      string      `json:"node,omitempty"`
 	Chain     owner.Chain `json:"chain"`
-	// Read are objects of the chain read moments ago (by capture-evidence):
+	// Read are objects of the chain, the pod included, read moments ago
+	// (by capture-evidence):
 	// an action may start from one instead of reading it again, since its
 	// writes are preconditioned on the resourceVersion read and start over
 	// from a fresh read on a conflict.
@@ -140,7 +141,7 @@ type Target struct {
 func (t Target) read(ref ObjectRef) (metav1.Object, bool) {
 	for _, o := range t.Read {
 		if o.GetName() == ref.Name && o.GetNamespace() == ref.Namespace && (ref.UID == "" || string(o.GetUID()) == ref.UID) &&
-			kindOf(o) == ref.Kind {
+			KindOf(o) == ref.Kind {
 			return o, true
 		}
 	}

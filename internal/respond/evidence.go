@@ -228,6 +228,7 @@ func (a *Evidence) Apply(ctx context.Context, env Env, t Target) (Record, error)
 		}
 	}
 	rec.Evidence = c.items
+	rec.read = append(rec.read, pod)
 	env.log().Info("captured evidence", "pod", t.Pod, "namespace", t.Namespace, "items", len(c.items),
 		"bytes", maxTotal-c.left, "incident", env.Incident)
 	return rec, nil

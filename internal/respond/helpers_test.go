@@ -156,7 +156,7 @@ func waitPods(t testing.TB, cs kubernetes.Interface, ns, selector string, n int)
 // target resolves pod into an action target.
 func target(t testing.TB, cs kubernetes.Interface, ns, pod string) respond.Target {
 	t.Helper()
-	chain, err := owner.NewResolver(cs).Resolve(t.Context(), ns, pod)
+	chain, err := owner.NewResolver(cs, nil).Resolve(t.Context(), ns, pod)
 	if err != nil {
 		t.Fatal(err)
 	}

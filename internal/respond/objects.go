@@ -170,9 +170,9 @@ func gitOpsOwner(obj metav1.Object) string {
 	return ""
 }
 
-// kindOf names the kind of a typed object GetObject returns ("" for
+// KindOf names the kind of a typed object GetObject returns ("" for
 // others).
-func kindOf(o metav1.Object) string {
+func KindOf(o metav1.Object) string {
 	switch o.(type) {
 	case *corev1.Pod:
 		return "Pod"

@@ -21,7 +21,10 @@ import (
 	"testing"
 	"time"
 
+	"k8s.io/client-go/kubernetes"
+
 	"quell.dev/quell/internal/devcluster"
+	"quell.dev/quell/internal/kubecache"
 )
 
 // Users are the extra identities every test control plane knows: a plain
@@ -119,4 +122,22 @@ func SkipOrFail(t testing.TB, err error) {
 		t.Fatalf("testenv: control plane unavailable under CI: %v", err)
 	}
 	t.Skipf("testenv: control plane unavailable: %v", err)
+}
+
+// Objects returns a started cache of kinds over cs, its initial lists
+// complete, stopped when the test ends.
+func Objects(t testing.TB, cs kubernetes.Interface, kinds ...string) *kubecache.Cache {
+	t.Helper()
+	c, err := kubecache.New(cs, kinds...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); c.Start(ctx) }()
+	t.Cleanup(func() { stop(); <-done })
+	if err := c.WaitSynced(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	return c
 }

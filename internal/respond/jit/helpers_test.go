@@ -143,7 +143,7 @@ func waitPods(t testing.TB, cs kubernetes.Interface, ns, selector string, n int)
 
 func target(t testing.TB, cs kubernetes.Interface, ns, pod string) respond.Target {
 	t.Helper()
-	chain, err := owner.NewResolver(cs).Resolve(t.Context(), ns, pod)
+	chain, err := owner.NewResolver(cs, nil).Resolve(t.Context(), ns, pod)
 	if err != nil {
 		t.Fatal(err)
 	}

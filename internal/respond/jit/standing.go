@@ -7,6 +7,7 @@ import (
 
 	rbacv1 "k8s.io/api/rbac/v1"
 
+	"quell.dev/quell/internal/kubecache"
 	"quell.dev/quell/internal/owner"
 	"quell.dev/quell/internal/respond"
 )
@@ -79,6 +80,7 @@ func ServerRules() []rbacv1.PolicyRule {
 		{APIGroups: []string{"batch"}, Resources: []string{"jobs", "cronjobs"}, Verbs: get},
 		{APIGroups: []string{""}, Resources: []string{"events"}, Verbs: []string{"create"}},
 	}
+	rules = append(rules, kubecache.Rules(kubecache.Workloads...)...) // the owner chains' and protection checks' cache
 	for _, kind := range respond.CleanupKinds {
 		group, resource := kindResource(kind)
 		verbs := []string{"list"}
