@@ -38,10 +38,10 @@ func NewAuditIndex(max int) *AuditIndex {
 
 // auditEvent is the part of an audit.k8s.io/v1 Event the index reads.
 type auditEvent struct {
-	AuditID   string `json:"auditID"`
-	Stage     string `json:"stage"`
-	Verb      string `json:"verb"`
-	User      struct {
+	AuditID string `json:"auditID"`
+	Stage   string `json:"stage"`
+	Verb    string `json:"verb"`
+	User    struct {
 		Username string   `json:"username"`
 		Groups   []string `json:"groups"`
 	} `json:"user"`

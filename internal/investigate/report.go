@@ -97,12 +97,12 @@ type PodPlace struct {
 
 // Config is the pod's configuration risk.
 type Config struct {
-	Images      []Image          `json:"images"`
-	Containers  []ContainerRisk  `json:"containers"`
-	HostPID     bool             `json:"host_pid,omitempty"`
-	HostNetwork bool             `json:"host_network,omitempty"`
-	HostIPC     bool             `json:"host_ipc,omitempty"`
-	HostPaths   []HostPath       `json:"host_paths,omitempty"`
+	Images      []Image         `json:"images"`
+	Containers  []ContainerRisk `json:"containers"`
+	HostPID     bool            `json:"host_pid,omitempty"`
+	HostNetwork bool            `json:"host_network,omitempty"`
+	HostIPC     bool            `json:"host_ipc,omitempty"`
+	HostPaths   []HostPath      `json:"host_paths,omitempty"`
 	// AutomountToken reports whether a service-account token is mounted
 	// (the pod's setting, else its service account's, else true).
 	AutomountToken bool        `json:"automount_token"`
