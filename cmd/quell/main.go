@@ -101,6 +101,7 @@ func commands() []command {
 		{"server", "run the server: ingest, incidents, API, metrics", runServer},
 		{"incidents", "list, show, resolve, restore, approve and veto incidents on a server", runIncidents},
 		{"respond", "run one response action on a pod or node through the server, or restore an incident", runRespond},
+		{"investigate", "report on a pod: origin, owners, configuration risk, access, exposure, dependencies, impact", runInvestigate},
 		{"dev", "local development: a real control plane (dev cluster up|down) and the demo", runDev},
 	}
 }

@@ -19,6 +19,7 @@ import (
 	"quell.dev/quell/internal/config"
 	"quell.dev/quell/internal/incident"
 	"quell.dev/quell/internal/incident/sqlstore"
+	"quell.dev/quell/internal/investigate"
 	"quell.dev/quell/internal/kube"
 	"quell.dev/quell/internal/kubecache"
 	"quell.dev/quell/internal/notify"
@@ -59,9 +60,10 @@ func RunServer(ctx context.Context, cfg *config.Config, log *slog.Logger, ready 
 	}
 	var notifiers []notify.Notifier
 	var (
-		cs       *kubernetes.Clientset
-		resolver *owner.Resolver
-		objects  *kubecache.Cache
+		cs           *kubernetes.Clientset
+		resolver     *owner.Resolver
+		objects      *kubecache.Cache
+		investigator *investigate.Investigator
 	)
 	restCfg, err := kube.Config(cfg.Kubernetes.Kubeconfig)
 	switch {
@@ -74,12 +76,19 @@ func RunServer(ctx context.Context, cfg *config.Config, log *slog.Logger, ready 
 		if err != nil {
 			return fmt.Errorf("kubernetes client: %w", err)
 		}
-		// The workloads, watched: owner chains and protection checks read
-		// them without a round trip once listed (live reads until then).
-		if objects, err = kubecache.New(cs, kubecache.Workloads...); err != nil {
+		// The workloads and what investigations read, watched: owner
+		// chains, protection checks and reports read them without a round
+		// trip once listed (live reads until then).
+		if objects, err = kubecache.New(cs, investigate.Kinds...); err != nil {
 			return err
 		}
 		resolver = owner.NewResolver(cs, objects) // shared: the engine reuses what ingest resolved
+		audits := investigate.NewAuditIndex(0)
+		if investigator, err = investigate.New(investigate.Options{Objects: objects, Client: cs, Resolver: resolver, Audit: audits}); err != nil {
+			return err
+		}
+		opts.Investigator, opts.Suggest = investigator, playbook.Suggest
+		opts.AuditObservers = append(opts.AuditObservers, audits)
 		opts.Resolve = resolver.Target
 		if cfg.Notify.KubeEvents {
 			notifiers = append(notifiers, &notify.KubeEvent{Client: cs})
@@ -128,7 +137,7 @@ func RunServer(ctx context.Context, cfg *config.Config, log *slog.Logger, ready 
 				}
 			})
 		}
-		eng := playbook.New(playbook.Options{Store: store, Client: cs, Resolver: resolver, Log: log, Issuer: issuer, Mode: cfg.Server.Mode, Notify: dispatcher, Registerer: reg,
+		eng := playbook.New(playbook.Options{Store: store, Client: cs, Resolver: resolver, Investigator: investigator, Log: log, Issuer: issuer, Mode: cfg.Server.Mode, Notify: dispatcher, Registerer: reg,
 			Registry: actions, Policy: policy, PolicyFiles: rc.Playbooks, Credentials: rc.Credentials, Protected: rc.ProtectedNamespaces,
 			VerifyHold: rc.VerifyHold, GracePeriod: gracePeriod(rc.GracePeriod), ActionsPerMinute: rc.ActionsPerMinute, NamespaceActionsPerMinute: rc.NamespaceActionsPerMinute,
 			SuspensionsPerHour: rc.SuspensionsPerHour, Cluster: cfg.Kubernetes.Cluster, Window: cfg.Server.Window})

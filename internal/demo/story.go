@@ -188,7 +188,7 @@ func (s *story) narrateResponse(ctx context.Context, id int64, start time.Time) 
 		if err == nil && (full.State == incident.StateContained || full.State == incident.StateFailed) && hasCleanup(full.Timeline) {
 			for _, e := range full.Timeline {
 				switch e.Type {
-				case incident.EntryEnrichment, incident.EntryDecision, incident.EntryEvidence, incident.EntryActionSucceeded,
+				case incident.EntryEnrichment, incident.EntryInvestigation, incident.EntryDecision, incident.EntryEvidence, incident.EntryActionSucceeded,
 					incident.EntryActionFailed, incident.EntryVerification, incident.EntryCleanup:
 					s.n.say(fmt.Sprintf("  %-16s %s", e.Type, e.Summary))
 				}

@@ -216,6 +216,7 @@ const (
 	EntryState           EntryType = "state"
 	EntryApproval        EntryType = "approval"
 	EntryEvidence        EntryType = "evidence"
+	EntryInvestigation   EntryType = "investigation"
 )
 
 // Entry is one timeline item.

@@ -24,9 +24,13 @@ var Kinds = append(slices.Clone(kubecache.Workloads),
 	"Role", "RoleBinding", "ClusterRole", "ClusterRoleBinding")
 
 // Rules are the only RBAC rules an investigation needs: list and watch
-// of Kinds, and get of pods (one the cache does not hold yet).
+// of Kinds, and get of what the owner chain reads when the cache does not
+// hold it yet (pods, ReplicaSets, Jobs).
 func Rules() []rbacv1.PolicyRule {
-	return append(kubecache.Rules(Kinds...), rbacv1.PolicyRule{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"get"}})
+	return append(kubecache.Rules(Kinds...),
+		rbacv1.PolicyRule{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"get"}},
+		rbacv1.PolicyRule{APIGroups: []string{"apps"}, Resources: []string{"replicasets"}, Verbs: []string{"get"}},
+		rbacv1.PolicyRule{APIGroups: []string{"batch"}, Resources: []string{"jobs"}, Verbs: []string{"get"}})
 }
 
 // Objects is the cache an Investigator reads; see kubecache.Cache.
@@ -51,19 +55,15 @@ type Options struct {
 	Resolver *owner.Resolver
 	// Audit, when not nil, answers who created and changed objects.
 	Audit *AuditIndex
-	// Suggest, when not nil, says what the default playbook would decide
-	// for a pod with this chain.
-	Suggest func(owner.Chain) *Suggestion
 }
 
 // Investigator builds reports.
 type Investigator struct {
-	objs    Objects
-	cs      kubernetes.Interface
-	res     *owner.Resolver
-	audit   *AuditIndex
-	suggest func(owner.Chain) *Suggestion
-	pss     podSecurity
+	objs  Objects
+	cs    kubernetes.Interface
+	res   *owner.Resolver
+	audit *AuditIndex
+	pss   podSecurity
 }
 
 // New returns an Investigator.
@@ -78,10 +78,11 @@ func New(opts Options) (*Investigator, error) {
 	if opts.Resolver == nil {
 		opts.Resolver = owner.NewResolver(opts.Client, opts.Objects)
 	}
-	return &Investigator{objs: opts.Objects, cs: opts.Client, res: opts.Resolver, audit: opts.Audit, suggest: opts.Suggest, pss: pss}, nil
+	return &Investigator{objs: opts.Objects, cs: opts.Client, res: opts.Resolver, audit: opts.Audit, pss: pss}, nil
 }
 
-// Pod investigates pod ns/name. A pod that does not exist fails with an
+// Pod investigates pod ns/name; the suggested response is left to the
+// caller, who knows the alert (see playbook.Suggest). A pod that does not exist fails with an
 // error satisfying apierrors.IsNotFound.
 func (iv *Investigator) Pod(ctx context.Context, ns, name string) (*Report, error) {
 	for _, k := range Kinds {
@@ -119,9 +120,6 @@ func (iv *Investigator) Pod(ctx context.Context, ns, name string) (*Report, erro
 	r.Exposure = iv.exposureOf(pod)
 	r.Dependencies = iv.dependenciesOf(pod)
 	r.Impact = iv.impactOf(pod, r)
-	if iv.suggest != nil {
-		r.Impact.Suggested = iv.suggest(chain)
-	}
 	return r, nil
 }
 

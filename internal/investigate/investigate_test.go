@@ -26,8 +26,9 @@ import (
 	"k8s.io/utils/ptr"
 
 	"quell.dev/quell/internal/devcluster"
+	"quell.dev/quell/internal/incident"
 	"quell.dev/quell/internal/investigate"
-	"quell.dev/quell/internal/owner"
+	"quell.dev/quell/internal/playbook"
 	"quell.dev/quell/internal/rules"
 	"quell.dev/quell/internal/testenv"
 )
@@ -176,10 +177,7 @@ func TestPodReport(t *testing.T) {
 	waitOrigin(t, idx, "", "pods", "debug")
 	waitOrigin(t, idx, "", "pods", webPods[0])
 	objs := testenv.Objects(t, admin, investigate.Kinds...)
-	iv, err := investigate.New(investigate.Options{Objects: objs, Client: admin, Audit: idx,
-		Suggest: func(c owner.Chain) *investigate.Suggestion {
-			return &investigate.Suggestion{Actions: []string{"suggested-for-" + c.Top().Kind}, Reason: "test"}
-		}})
+	iv, err := investigate.New(investigate.Options{Objects: objs, Client: admin, Audit: idx})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -330,8 +328,11 @@ func TestPodReport(t *testing.T) {
 		if web.Impact.Score != min(sum, 100) {
 			t.Errorf("score %d is not the sum of its reasons %d", web.Impact.Score, sum)
 		}
-		if s := web.Impact.Suggested; s == nil || s.Actions[0] != "suggested-for-Deployment" {
-			t.Errorf("suggestion = %+v", s)
+		if s := playbook.Suggest(incident.SeverityCritical, web); s == nil || !slices.Contains(s.Actions, "suspend-workload") {
+			t.Errorf("suggestion for a critical alert on a Deployment's pod = %+v", s)
+		}
+		if s := playbook.Suggest(incident.SeverityCritical, debug); s == nil || !slices.Contains(s.Actions, "terminate-pod") {
+			t.Errorf("suggestion for a critical alert on a bare pod = %+v", s)
 		}
 	})
 }

@@ -5,8 +5,8 @@
 // Pod Security Standards levels it violates), the effective permissions
 // of its service account and who else may create or exec into pods in its
 // namespace, what exposes it (Services, Ingresses, NetworkPolicies,
-// EndpointSlices), what it depends on, and a risk score with its reasons
-// and the response the default playbook would choose.
+// EndpointSlices), what it depends on, and a risk score with its reasons;
+// callers add the response a playbook would choose.
 //
 // An Investigator reads only: a watched cache (kubecache) for every kind
 // it needs, and the API server for a pod the cache does not hold yet. It

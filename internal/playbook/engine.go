@@ -41,10 +41,17 @@ import (
 
 	"quell.dev/quell/internal/config"
 	"quell.dev/quell/internal/incident"
+	"quell.dev/quell/internal/investigate"
 	"quell.dev/quell/internal/notify"
 	"quell.dev/quell/internal/owner"
 	"quell.dev/quell/internal/respond"
 )
+
+// Investigator builds a pod's investigation report; see
+// investigate.Investigator.
+type Investigator interface {
+	Pod(ctx context.Context, ns, name string) (*investigate.Report, error)
+}
 
 // LabelProtected on a pod or workload keeps quell's hands off it.
 const LabelProtected = "quell.dev/protected"
@@ -54,9 +61,12 @@ type Options struct {
 	Store    incident.Store
 	Client   kubernetes.Interface
 	Resolver *owner.Resolver // nil: one over Client
-	Registry *respond.Registry
-	Log      *slog.Logger
-	Mode     string // config.ModeObserve (default), ModeDryRun, ModeEnforce
+	// Investigator, when not nil, makes the enrich step store the pod's
+	// investigation report in the incident.
+	Investigator Investigator
+	Registry     *respond.Registry
+	Log          *slog.Logger
+	Mode         string // config.ModeObserve (default), ModeDryRun, ModeEnforce
 	// Protected namespaces are never acted on; default kube-system,
 	// kube-public, kube-node-lease.
 	Protected []string

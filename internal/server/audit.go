@@ -75,6 +75,9 @@ func (s *Server) handleAudit(w http.ResponseWriter, r *http.Request) {
 			continue
 		}
 		s.metrics.auditEvents.WithLabelValues("evaluated").Inc()
+		for _, o := range s.opts.AuditObservers {
+			o.Observe(ev.Raw())
+		}
 		got, err := s.opts.Audit.EvaluateAudit(ev, s.opts.Cluster)
 		if err != nil {
 			s.log.Warn("audit event not evaluated", "item", i, "audit_id", headers[i].AuditID, "err", err)

@@ -17,6 +17,7 @@ import (
 
 	"quell.dev/quell/internal/config"
 	"quell.dev/quell/internal/incident"
+	"quell.dev/quell/internal/investigate"
 	"quell.dev/quell/internal/respond"
 )
 
@@ -39,6 +40,13 @@ type Options struct {
 	// Responder is the response engine; nil (no cluster) disables
 	// /restore, /approve, /veto and /v1/responses.
 	Responder Responder
+	// Investigator builds investigation reports on demand; nil (no
+	// cluster): only stored ones are served. Suggest, when set, adds the
+	// response a playbook would choose for an incident of that severity.
+	Investigator Investigator
+	Suggest      func(incident.Severity, *investigate.Report) *investigate.Suggestion
+	// AuditObservers see every audit event received, once.
+	AuditObservers []AuditObserver
 }
 
 // Responder is what the API asks of the response engine.
@@ -148,6 +156,7 @@ func (s *Server) routes() http.Handler {
 	authed.HandleFunc("GET /v1/incidents", s.handleListIncidents)
 	authed.HandleFunc("GET /v1/incidents/{id}", s.handleGetIncident)
 	authed.HandleFunc("GET /v1/incidents/{id}/export", s.handleExport)
+	authed.HandleFunc("GET /v1/incidents/{id}/investigation", s.handleInvestigation)
 	authed.HandleFunc("POST /v1/incidents/{id}/notes", s.handleNote)
 	authed.HandleFunc("POST /v1/incidents/{id}/resolve", s.handleTransition(incident.StateResolved))
 	authed.HandleFunc("POST /v1/incidents/{id}/false-positive", s.handleTransition(incident.StateFalsePositive))

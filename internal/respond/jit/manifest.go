@@ -3,6 +3,7 @@ package jit
 import (
 	"bytes"
 	"fmt"
+	"quell.dev/quell/internal/investigate"
 
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -24,7 +25,11 @@ const manifestHeader = "# Generated from internal/respond/jit by\n" +
 	"#   go test ./internal/respond/jit -run TestDeployManifests -update\n" +
 	"# Do not edit: a test fails when this file and the code disagree.\n"
 
-// Manifests returns deploy/rbac's files by name: default.yaml (the
+// InvestigateClusterRole is the read-only ClusterRole of investigate.yaml.
+const InvestigateClusterRole = "quell-investigate"
+
+// Manifests returns deploy/rbac's files by name: investigate.yaml (the
+// read-only ClusterRole an investigation needs), default.yaml (the
 // namespace, quell's ServiceAccount, and the DefaultModeRules ClusterRole
 // bound to it) and jit.yaml (the IssuerRules ClusterRole bound to the same
 // ServiceAccount, applied on top of default.yaml in jit mode).
@@ -55,8 +60,15 @@ func Manifests() (map[string][]byte, error) {
 		"# and delete each response's ServiceAccount, Role(s) and binding(s), and\n"+
 		"# request their tokens. No escalate or bind: quell grants only what\n"+
 		"# default.yaml lets it hold.\n", IssuerRules())
+	inv := []any{
+		"# quell investigate pod: what a report reads, read-only (get, list and\n" +
+			"# watch). Bind it to whoever runs the command, e.g.\n" +
+			"#   kubectl create clusterrolebinding quell-investigate-alice --clusterrole=quell-investigate --user=alice\n",
+		&rbacv1.ClusterRole{TypeMeta: metav1.TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "ClusterRole"},
+			ObjectMeta: meta(InvestigateClusterRole, ""), Rules: Merge(investigate.Rules())},
+	}
 	out := map[string][]byte{}
-	for name, docs := range map[string][]any{"default.yaml": def, "jit.yaml": jit} {
+	for name, docs := range map[string][]any{"default.yaml": def, "jit.yaml": jit, "investigate.yaml": inv} {
 		b, err := render(docs)
 		if err != nil {
 			return nil, fmt.Errorf("render %s: %w", name, err)

@@ -7,7 +7,7 @@ import (
 
 	rbacv1 "k8s.io/api/rbac/v1"
 
-	"quell.dev/quell/internal/kubecache"
+	"quell.dev/quell/internal/investigate"
 	"quell.dev/quell/internal/owner"
 	"quell.dev/quell/internal/respond"
 )
@@ -80,7 +80,7 @@ func ServerRules() []rbacv1.PolicyRule {
 		{APIGroups: []string{"batch"}, Resources: []string{"jobs", "cronjobs"}, Verbs: get},
 		{APIGroups: []string{""}, Resources: []string{"events"}, Verbs: []string{"create"}},
 	}
-	rules = append(rules, kubecache.Rules(kubecache.Workloads...)...) // the owner chains' and protection checks' cache
+	rules = append(rules, investigate.Rules()...) // the cache behind owner chains, protection checks and investigations
 	for _, kind := range respond.CleanupKinds {
 		group, resource := kindResource(kind)
 		verbs := []string{"list"}
