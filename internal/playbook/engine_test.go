@@ -24,6 +24,7 @@ import (
 	"quell.dev/quell/internal/devcluster"
 	"quell.dev/quell/internal/incident"
 	"quell.dev/quell/internal/incident/sqlstore"
+	"quell.dev/quell/internal/investigate"
 	"quell.dev/quell/internal/kubecache"
 	"quell.dev/quell/internal/owner"
 	"quell.dev/quell/internal/playbook"
@@ -84,8 +85,15 @@ func newEnv(t testing.TB, opts playbook.Options) *env {
 		opts.Issuer = jit.NewIssuer(cs, c.RESTConfig(devcluster.AdminUser), jit.Options{})
 	}
 	if opts.Resolver == nil {
-		objs := testenv.Objects(t, cs, kubecache.Workloads...)
-		opts.Resolver = owner.NewResolver(cs, objs) // shared with alert, as the server shares it
+		// As the server wires them: one cache behind owner chains and
+		// investigations, the resolver shared with alert.
+		objs := testenv.Objects(t, cs, investigate.Kinds...)
+		opts.Resolver = owner.NewResolver(cs, objs)
+		iv, err := investigate.New(investigate.Options{Objects: objs, Client: cs, Resolver: opts.Resolver, Audit: investigate.NewAuditIndex(0)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		opts.Investigator = iv
 	}
 	opts.VerifyHold = cmp.Or(opts.VerifyHold, 300*time.Millisecond)
 	opts.ActionsPerMinute = cmp.Or(opts.ActionsPerMinute, 1000)
