@@ -100,7 +100,8 @@ func senseNode(ctx context.Context, c *cli, cfg *config.Config, f sensorFlags, l
 			}
 			token = strings.TrimSpace(string(b))
 		}
-		so, err := sensor.NewServerOutput(sensor.ServerOptions{URL: f.server, Token: token, Registry: reg, Log: log})
+		host, _ := os.Hostname()
+		so, err := sensor.NewServerOutput(sensor.ServerOptions{URL: f.server, Token: token, Registry: reg, Log: log, Host: host, Dropped: sensor.DroppedFrom(reg)})
 		if err != nil {
 			return err
 		}

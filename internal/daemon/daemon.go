@@ -56,7 +56,7 @@ func RunServer(ctx context.Context, cfg *config.Config, log *slog.Logger, ready 
 	reg := prometheus.NewRegistry()
 	opts := server.Options{
 		Config: cfg.Server, Cluster: cfg.Kubernetes.Cluster, Store: store, Tokens: tokens, Log: log,
-		Audit: server.RulesAudit{Engine: eng}, Window: cfg.Server.Window, Registry: reg,
+		Audit: server.RulesAudit{Engine: eng}, Window: cfg.Server.Window, Registry: reg, Rules: eng,
 	}
 	var notifiers []notify.Notifier
 	var (
@@ -143,7 +143,7 @@ func RunServer(ctx context.Context, cfg *config.Config, log *slog.Logger, ready 
 			SuspensionsPerHour: rc.SuspensionsPerHour, Cluster: cfg.Kubernetes.Cluster, Window: cfg.Server.Window})
 		wg.Go(func() { eng.Start(ctx) })
 		opts.Sinks = append(opts.Sinks, eng)
-		opts.Responder = eng
+		opts.Responder, opts.Playbooks = eng, eng
 		log.Info("response engine ready", "mode", cfg.Server.Mode, "credentials", rc.Credentials, "playbooks", len(policy.Playbooks))
 	}
 	srv, err := server.New(opts)

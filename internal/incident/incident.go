@@ -250,9 +250,12 @@ type Filter struct {
 	Namespace string
 	Rule      string
 	Since     time.Time // last_seen >= Since
-	Cluster   string
-	AfterID   int64 // pagination: incidents with ID < AfterID (newest first); 0 = from the newest
-	Limit     int   // default 50, max 500
+	// UpdatedSince keeps incidents changed (alerts, timeline entries,
+	// transitions) at or after it.
+	UpdatedSince time.Time
+	Cluster      string
+	AfterID      int64 // pagination: incidents with ID < AfterID (newest first); 0 = from the newest
+	Limit        int   // default 50, max 500
 }
 
 // Store keeps incidents durably.

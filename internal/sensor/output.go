@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -126,8 +127,16 @@ type ServerOptions struct {
 	// ShutdownGrace is how long Start keeps delivering after its context
 	// ends; default 5s.
 	ShutdownGrace time.Duration
-	Registry      prometheus.Registerer
-	Log           *slog.Logger
+	// Heartbeat is how often an idle output posts an empty batch, so the
+	// server knows the sensor is connected; default 30s.
+	Heartbeat time.Duration
+	// Host names this sensor to the server; Dropped, when set, counts
+	// what the sensor dropped (events and alerts), reported with each
+	// batch.
+	Host     string
+	Dropped  func() int64
+	Registry prometheus.Registerer
+	Log      *slog.Logger
 }
 
 // ServerOutput sends alerts to quell's server in batches. A batch holds
@@ -173,6 +182,9 @@ func NewServerOutput(opts ServerOptions) (*ServerOutput, error) {
 	if opts.ShutdownGrace <= 0 {
 		opts.ShutdownGrace = 5 * time.Second
 	}
+	if opts.Heartbeat <= 0 {
+		opts.Heartbeat = 30 * time.Second
+	}
 	if opts.Log == nil {
 		opts.Log = slog.Default()
 	}
@@ -202,11 +214,22 @@ func (o *ServerOutput) Start(ctx context.Context) error {
 	stop := context.AfterFunc(ctx, func() { time.AfterFunc(o.opts.ShutdownGrace, cancel) })
 	defer stop()
 	batch := make([]*Alert, 0, o.opts.MaxBatch)
+	heartbeat := time.NewTicker(o.opts.Heartbeat)
+	defer heartbeat.Stop()
+	idle := true // nothing posted since the last tick
 	for {
 		select {
 		case a := <-o.queue:
 			batch = o.fill(append(batch[:0], a))
 			o.deliver(send, batch)
+			idle = false
+		case <-heartbeat.C:
+			if idle {
+				if err := o.post(send, []byte(`{"alerts":[]}`)); err != nil {
+					o.opts.Log.Debug("heartbeat failed", "err", err)
+				}
+			}
+			idle = true
 		case <-ctx.Done():
 			for len(o.queue) > 0 && send.Err() == nil {
 				batch = o.fill(batch[:0])
@@ -276,6 +299,12 @@ func (o *ServerOutput) post(ctx context.Context, body []byte) error {
 		return fmt.Errorf("%w: %w", errPermanent, err)
 	}
 	req.Header.Set("Content-Type", "application/json")
+	if o.opts.Host != "" {
+		req.Header.Set("X-Quell-Sensor-Host", o.opts.Host)
+	}
+	if o.opts.Dropped != nil {
+		req.Header.Set("X-Quell-Sensor-Dropped", strconv.FormatInt(o.opts.Dropped(), 10))
+	}
 	if o.opts.Token != "" {
 		req.Header.Set("Authorization", "Bearer "+o.opts.Token)
 	}
@@ -304,4 +333,25 @@ func encodeBatch(batch []*Alert) ([]byte, error) {
 		out.Alerts[i] = a.server()
 	}
 	return json.Marshal(out)
+}
+
+// DroppedFrom sums the sensor's drop counters (events dropped at the
+// queue, lost in the kernel, alerts dropped at an output) gathered from g.
+func DroppedFrom(g prometheus.Gatherer) func() int64 {
+	return func() int64 {
+		mfs, err := g.Gather()
+		if err != nil {
+			return -1
+		}
+		var n float64
+		for _, mf := range mfs {
+			switch mf.GetName() {
+			case "quell_sensor_events_dropped_total", "quell_sensor_kernel_events_lost_total", "quell_sensor_alerts_dropped_total":
+				for _, m := range mf.GetMetric() {
+					n += m.GetCounter().GetValue()
+				}
+			}
+		}
+		return int64(n)
+	}
 }

@@ -101,7 +101,15 @@ func (s *Server) handleAlerts(w http.ResponseWriter, r *http.Request) {
 		s.reject(w, err)
 		return
 	}
+	sensor := r.URL.Path == "/v1/sensor/alerts"
+	if sensor {
+		s.sensors.seen(actor(r.Context()), r.Header.Get(HeaderSensorHost), r.Header.Get(HeaderSensorDropped), len(b.Alerts))
+	}
 	if len(b.Alerts) == 0 {
+		if sensor { // a heartbeat
+			writeJSON(w, http.StatusAccepted, ingestResponse{Incidents: []ingestIncident{}})
+			return
+		}
 		s.reject(w, badRequest(`field "alerts" must hold at least one alert`, "alerts"))
 		return
 	}
@@ -124,7 +132,7 @@ func (s *Server) handleAlerts(w http.ResponseWriter, r *http.Request) {
 		alerts = append(alerts, a)
 	}
 	src := "api"
-	if r.URL.Path == "/v1/sensor/alerts" {
+	if sensor {
 		src = "sensor"
 	}
 	for i := range alerts {

@@ -16,6 +16,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"quell.dev/quell/internal/config"
+	"quell.dev/quell/internal/console"
 	"quell.dev/quell/internal/incident"
 	"quell.dev/quell/internal/investigate"
 	"quell.dev/quell/internal/respond"
@@ -47,6 +48,13 @@ type Options struct {
 	Suggest      func(incident.Severity, *investigate.Report) *investigate.Suggestion
 	// AuditObservers see every audit event received, once.
 	AuditObservers []AuditObserver
+	// StreamInterval is how often GET /v1/stream looks for changes;
+	// default 500ms.
+	StreamInterval time.Duration
+	// Rules and Playbooks describe what is loaded, for the console; nil:
+	// their endpoints answer 501.
+	Rules     RulesInfo
+	Playbooks PlaybooksInfo
 }
 
 // Responder is what the API asks of the response engine.
@@ -80,6 +88,7 @@ type Server struct {
 	ready     chan struct{}
 	addr      chan net.Addr
 	clientCAs *x509.CertPool // mutual TLS; nil: off
+	sensors   sensorSet
 }
 
 // New validates opts and builds a Server.
@@ -153,6 +162,10 @@ func (s *Server) routes() http.Handler {
 	authed.HandleFunc("POST /v1/alerts", s.handleAlerts)
 	authed.HandleFunc("POST /v1/sensor/alerts", s.handleAlerts)
 	authed.HandleFunc("POST /v1/audit", s.handleAudit)
+	authed.HandleFunc("GET /v1/stream", s.handleStream)
+	authed.HandleFunc("GET /v1/summary", s.handleSummary)
+	authed.HandleFunc("GET /v1/rules", s.handleRules)
+	authed.HandleFunc("GET /v1/playbooks", s.handlePlaybooks)
 	authed.HandleFunc("GET /v1/incidents", s.handleListIncidents)
 	authed.HandleFunc("GET /v1/incidents/{id}", s.handleGetIncident)
 	authed.HandleFunc("GET /v1/incidents/{id}/export", s.handleExport)
@@ -172,6 +185,10 @@ func (s *Server) routes() http.Handler {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	root.HandleFunc("GET /readyz", s.handleReady)
+	// The console's static files need no token; everything it shows comes
+	// from the authenticated API.
+	root.Handle("GET /ui/", console.Handler("/ui/"))
+	root.Handle("GET /{$}", http.RedirectHandler("/ui/", http.StatusFound))
 	limit := s.opts.Config.RateLimit
 	root.Handle("/", authenticate(s.opts.Tokens, rate.Limit(limit), int(2*limit), authed))
 	return s.limitBody(root)

@@ -179,6 +179,14 @@ func (s *Store) listQuery(f incident.Filter) (string, []any, error) {
 		where = append(where, "last_seen >= ?")
 		args = append(args, n)
 	}
+	if !f.UpdatedSince.IsZero() {
+		n, err := nanos(f.UpdatedSince)
+		if err != nil {
+			return "", nil, fmt.Errorf("updated since: %w", err)
+		}
+		where = append(where, "updated_at >= ?")
+		args = append(args, n)
+	}
 	if f.AfterID > 0 {
 		where = append(where, "id < ?")
 		args = append(args, f.AfterID)

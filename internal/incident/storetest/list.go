@@ -68,6 +68,25 @@ func testListFilters(t *testing.T, open Opener) {
 		})
 	}
 
+	// Changed since: a note on A, after everything else.
+	mark := time.Now()
+	var a int64
+	for id, n := range names {
+		if n == "A" {
+			a = id
+		}
+	}
+	if _, err := s.Append(t.Context(), a, incident.Entry{Time: time.Now(), Type: incident.EntryNote, Actor: "t", Summary: "n"}); err != nil {
+		t.Fatal(err)
+	}
+	changed, err := s.List(t.Context(), incident.Filter{UpdatedSince: mark})
+	if err != nil {
+		t.Fatalf("List: %v", err)
+	}
+	if len(changed) != 1 || changed[0].ID != a {
+		t.Errorf("updated since the note: %d incidents, want A alone", len(changed))
+	}
+
 	// List returns the same incidents as Get.
 	all, err := s.List(t.Context(), incident.Filter{})
 	if err != nil {
