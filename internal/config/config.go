@@ -84,6 +84,11 @@ type Server struct {
 	Window          time.Duration // server.correlation_window: alerts about one target within it join one incident
 	Retention       time.Duration // server.retention: delete closed incidents last seen longer ago; 0 keeps all
 	RateLimit       float64       // server.rate_limit: requests per second per token (burst twice that)
+	// ProxyUserHeader (server.proxy_user_header), when set, names the
+	// header an authenticating proxy in front of quell (oauth2-proxy, an
+	// OIDC gateway) puts the signed-in user in; it is trusted only from a
+	// loopback peer or a client certificate quell verified.
+	ProxyUserHeader string
 }
 
 // Kubernetes configures access to the cluster quell watches and acts on.

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -31,6 +32,8 @@ func settings() []setting {
 		{"server.mode", str(func(c *Config) *string { return &c.Server.Mode }),
 			oneOf(func(c *Config) string { return c.Server.Mode }, ModeObserve, ModeDryRun, ModeEnforce)},
 		{"server.auth_token_file", str(func(c *Config) *string { return &c.Server.AuthTokenFile }), nil},
+		{"server.proxy_user_header", str(func(c *Config) *string { return &c.Server.ProxyUserHeader }),
+			func(c *Config) error { return checkHeaderName(c.Server.ProxyUserHeader) }},
 		{"server.max_body_bytes", func(c *Config, v string) error { return parseSize(&c.Server.MaxBodyBytes, v) },
 			func(c *Config) error { return positive(c.Server.MaxBodyBytes) }},
 		{"server.read_timeout", dur(func(c *Config) *time.Duration { return &c.Server.ReadTimeout }),
@@ -262,6 +265,22 @@ func checkURL(v string) error {
 	u, err := url.Parse(v)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return fmt.Errorf("%q is not an http(s) URL", v)
+	}
+	return nil
+}
+
+// checkHeaderName accepts an empty value (off) or an HTTP header name.
+func checkHeaderName(v string) error {
+	if v == "" {
+		return nil
+	}
+	for _, r := range v {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-') {
+			return fmt.Errorf("%q is not an HTTP header name (letters, digits and -)", v)
+		}
+	}
+	if strings.EqualFold(v, "Authorization") {
+		return errors.New(`"Authorization" carries the bearer tokens; name the proxy's own header`)
 	}
 	return nil
 }

@@ -84,3 +84,19 @@ func TestClientCAFile(t *testing.T) {
 		t.Fatalf("ClientCAPool = %v, %v", pool, err)
 	}
 }
+
+func TestProxyUserHeader(t *testing.T) {
+	over := func(v string) []Override { return []Override{{Key: "server.proxy_user_header", Value: v, Source: "flag"}} }
+	if cfg, err := Load(Sources{Overrides: over("X-Forwarded-User")}); err != nil || cfg.Server.ProxyUserHeader != "X-Forwarded-User" {
+		t.Fatalf("Load: %v", err)
+	}
+	for v, want := range map[string]string{
+		"X Forwarded":   `server.proxy_user_header|flag|"X Forwarded" is not an HTTP header name (letters, digits and -)`,
+		"authorization": `server.proxy_user_header|flag|"Authorization" carries the bearer tokens; name the proxy's own header`,
+	} {
+		_, err := Load(Sources{Overrides: over(v)})
+		if diff := cmp.Diff([]string{want}, problems(err)); diff != "" {
+			t.Errorf("%q: problems (-want +got):\n%s", v, diff)
+		}
+	}
+}

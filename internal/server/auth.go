@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"strings"
@@ -120,13 +121,16 @@ func actor(ctx context.Context) string {
 
 // authenticate wraps next with bearer-token authentication and a per-token
 // rate limit.
-func authenticate(tokens *Tokens, limit rate.Limit, burst int, next http.Handler) http.Handler {
+func authenticate(tokens *Tokens, proxyHeader string, limit rate.Limit, burst int, next http.Handler) http.Handler {
 	var mu sync.Mutex
 	limiters := map[string]*rate.Limiter{}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := r.Header.Get("Authorization")
 		token, ok := strings.CutPrefix(h, "Bearer ")
 		name, known := tokens.Lookup(strings.TrimSpace(token))
+		if user := proxyUser(r, proxyHeader); !known && user != "" {
+			name, ok, known = "proxy:"+user, true, true
+		}
 		if !ok || !known {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="quell"`)
 			writeError(w, &apiError{Status: http.StatusUnauthorized, Code: "unauthorized", Message: "a valid bearer token is required"})
@@ -149,3 +153,24 @@ func authenticate(tokens *Tokens, limit rate.Limit, burst int, next http.Handler
 }
 
 var errNoTokens = errors.New("no token file: every endpoint but /healthz and /readyz requires one (server.auth_token_file)")
+
+// proxyUser is the user an authenticating proxy signed in, from header,
+// when the request comes from a loopback peer (a sidecar proxy) or with a
+// client certificate quell verified; "" otherwise.
+func proxyUser(r *http.Request, header string) string {
+	if header == "" {
+		return ""
+	}
+	user := strings.TrimSpace(r.Header.Get(header))
+	if user == "" || len(user) > 256 {
+		return ""
+	}
+	if r.TLS != nil && len(r.TLS.VerifiedChains) > 0 {
+		return user
+	}
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if ip := net.ParseIP(host); err == nil && ip != nil && ip.IsLoopback() {
+		return user
+	}
+	return ""
+}

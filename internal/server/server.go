@@ -190,7 +190,7 @@ func (s *Server) routes() http.Handler {
 	root.Handle("GET /ui/", console.Handler("/ui/"))
 	root.Handle("GET /{$}", http.RedirectHandler("/ui/", http.StatusFound))
 	limit := s.opts.Config.RateLimit
-	root.Handle("/", authenticate(s.opts.Tokens, rate.Limit(limit), int(2*limit), authed))
+	root.Handle("/", authenticate(s.opts.Tokens, s.opts.Config.ProxyUserHeader, rate.Limit(limit), int(2*limit), authed))
 	return s.limitBody(root)
 }
 

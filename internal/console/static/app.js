@@ -4,7 +4,11 @@
 
 const $ = (sel) => document.querySelector(sel);
 const view = () => $('#view');
+// show replaces the page's content; null and false children are skipped.
+function show(...children) { view().replaceChildren(...children.flat(Infinity).filter((c) => c !== null && c !== undefined && c !== false)); }
 let token = sessionStorage.getItem('quell.token') || '';
+let proxied = false; // signed in by an authenticating proxy in front of quell: no token
+const auth = () => (token ? { Authorization: 'Bearer ' + token } : {});
 let onIncident = null; // the current page's live-update handler
 let streaming = false;
 
@@ -17,7 +21,7 @@ function h(tag, attrs = {}, ...children) {
     if (k.startsWith('on')) el.addEventListener(k.slice(2), v);
     else el.setAttribute(k, v === true ? '' : String(v));
   }
-  for (const c of children.flat()) {
+  for (const c of children.flat(Infinity)) {
     if (c === undefined || c === null || c === false) continue;
     el.append(c instanceof Node ? c : document.createTextNode(String(c)));
   }
@@ -33,14 +37,14 @@ class APIError extends Error {
 async function api(path, opts = {}) {
   const res = await fetch(path, {
     method: opts.method || 'GET',
-    headers: { Authorization: 'Bearer ' + token, ...(opts.body ? { 'Content-Type': 'application/json' } : {}) },
+    headers: { ...auth(), ...(opts.body ? { 'Content-Type': 'application/json' } : {}) },
     body: opts.body ? JSON.stringify(opts.body) : undefined,
   });
   const text = await res.text();
   let body = null;
   try { body = text ? JSON.parse(text) : null; } catch { body = null; }
   if (!res.ok) {
-    if (res.status === 401) signOut('Your token was refused: sign in again.');
+    if (res.status === 401 && !proxied) signOut('Your token was refused: sign in again.');
     throw new APIError(res.status, (body && body.error && body.error.message) || res.statusText);
   }
   return body;
@@ -63,9 +67,9 @@ function confirmDialog(text) {
 async function stream() {
   if (streaming) return;
   streaming = true;
-  while (token) {
+  while (token || proxied) {
     try {
-      const res = await fetch('/v1/stream', { headers: { Authorization: 'Bearer ' + token } });
+      const res = await fetch('/v1/stream', { headers: auth() });
       if (!res.ok) throw new Error(res.statusText);
       say('Live');
       const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
@@ -105,9 +109,9 @@ async function overview() {
   const hours = Array(24).fill(0);
   for (const r of s.alerts_by_rule) r.hours.forEach((n, i) => { hours[i] += n; });
   const max = Math.max(1, ...hours);
-  const chart = h('svg', { svg: true, class: 'chart', viewBox: '0 0 240 100', role: 'img', 'aria-label': `Alerts per hour over the last 24 hours, ${hours.reduce((a, b) => a + b, 0)} in all` },
+  const chart = h('svg', { svg: true, class: 'chart', viewBox: '0 0 240 100', preserveAspectRatio: 'none', role: 'img', 'aria-label': `Alerts per hour over the last 24 hours, ${hours.reduce((a, b) => a + b, 0)} in all` },
     hours.map((n, i) => h('rect', { svg: true, x: i * 10 + 1, y: 100 - (n / max) * 96, width: 8, height: (n / max) * 96 })));
-  view().replaceChildren(
+  show(
     h('h1', {}, 'Overview'),
     h('div', { class: 'grid' },
       h('section', { class: 'card', 'aria-labelledby': 'o-open' }, h('h2', { id: 'o-open' }, 'Open incidents'),
@@ -119,7 +123,7 @@ async function overview() {
       h('section', { class: 'card', 'aria-labelledby': 'o-appr' }, h('h2', { id: 'o-appr' }, 'Pending approvals'),
         s.pending_approvals.length === 0 ? h('p', {}, 'None.') :
           h('ul', {}, s.pending_approvals.map((p) => h('li', {}, h('a', { href: `#/incidents/${p.incident}` }, `#${p.incident}`), ` ${p.action} ${p.object}`))))),
-    h('h2', {}, 'Alerts per hour, last 24 hours'), chart,
+    h('h2', {}, 'Alerts per hour, last 24 hours'), chart, h('div', { class: 'axis meta' }, h('span', {}, '24 h ago'), h('span', {}, 'now')),
     h('div', { class: 'scroll' }, h('table', {}, h('caption', { class: 'meta' }, 'Alerts by rule, last 24 hours'),
       h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Rule'), h('th', { scope: 'col' }, 'Alerts'))),
       h('tbody', {}, s.alerts_by_rule.map((r) => h('tr', {}, h('td', {}, r.rule), h('td', {}, r.total)))))),
@@ -172,7 +176,7 @@ async function incidents(params) {
   field('rule', 'Rule', h('input', { id: 'f-rule', name: 'rule', value: f.rule })),
   field('since', 'Since (e.g. 1h)', h('input', { id: 'f-since', name: 'since', value: f.since, size: 8 })),
   h('button', { type: 'submit' }, 'Filter'));
-  view().replaceChildren(h('h1', {}, 'Incidents'), form,
+  show(h('h1', {}, 'Incidents'), form,
     h('div', { class: 'scroll' }, h('table', {},
       h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'ID'), h('th', { scope: 'col' }, 'Title'), h('th', { scope: 'col' }, 'Severity'),
         h('th', { scope: 'col' }, 'State'), h('th', { scope: 'col', class: 'wide' }, 'Namespace'), h('th', { scope: 'col', class: 'wide' }, 'Last alert'))),
@@ -269,7 +273,7 @@ async function incidentPage(id) {
     ] : null,
     act('Restore', 'restore', 'Restore everything this incident changed (replicas, suspensions, cordons, isolation)?', null, 'secondary'),
     inc.state !== 'false-positive' ? act('Mark false positive', 'false-positive', 'Mark this incident a false positive?', null, 'secondary') : null);
-  view().replaceChildren(
+  show(
     h('p', {}, h('a', { href: '#/incidents' }, '← Incidents')),
     h('h1', {}, `#${inc.id} ${inc.title}`),
     h('p', {}, badge('sev', inc.severity), ' ', h('span', { id: 'state' }, badge('state', inc.state)), ' ',
@@ -291,7 +295,7 @@ async function incidentPage(id) {
 
 async function rulesPage() {
   const [r, p] = await Promise.all([api('/v1/rules'), api('/v1/playbooks').catch((e) => ({ error: e.message }))]);
-  view().replaceChildren(
+  show(
     h('h1', {}, 'Rules and playbooks'),
     h('h2', {}, 'Playbooks'),
     p.error ? h('p', {}, p.error) : h('div', { class: 'scroll' }, h('table', { id: 'playbooks' },
@@ -312,7 +316,12 @@ async function rulesPage() {
 // ---- router and sign-in -----------------------------------------------
 
 async function route(keepFocus) {
-  if (!token) { showLogin(); return; }
+  if (!token && !proxied) {
+    const res = await fetch('/v1/summary').catch(() => null); // an authenticating proxy may have signed us in
+    if (!res || !res.ok) { showLogin(); return; }
+    proxied = true;
+    $('#signout').hidden = true;
+  }
   $('#login').hidden = true;
   $('#nav').hidden = false;
   const [path, query] = (location.hash.slice(1) || '/').split('?');
@@ -328,14 +337,14 @@ async function route(keepFocus) {
     else await overview();
     if (!keepFocus) $('#main').focus();
   } catch (e) {
-    if (token) view().replaceChildren(h('p', { class: 'error', role: 'alert' }, `Could not load this page: ${e.message}`));
+    if (token || proxied) show(h('p', { class: 'error', role: 'alert' }, `Could not load this page: ${e.message}`));
   }
   stream();
 }
 
 function showLogin(msg) {
   $('#nav').hidden = true;
-  view().replaceChildren();
+  show();
   $('#login').hidden = false;
   $('#login-error').textContent = msg || '';
   $('#token').focus();
