@@ -86,7 +86,9 @@ func TestClientCAFile(t *testing.T) {
 }
 
 func TestProxyUserHeader(t *testing.T) {
-	over := func(v string) []Override { return []Override{{Key: "server.proxy_user_header", Value: v, Source: "flag"}} }
+	over := func(v string) []Override {
+		return []Override{{Key: "server.proxy_user_header", Value: v, Source: "flag"}}
+	}
 	if cfg, err := Load(Sources{Overrides: over("X-Forwarded-User")}); err != nil || cfg.Server.ProxyUserHeader != "X-Forwarded-User" {
 		t.Fatalf("Load: %v", err)
 	}
