@@ -121,6 +121,7 @@ func Run(ctx context.Context, opts Options) (err error) {
 	if opts.Exit {
 		return nil
 	}
+	n.say("the console is at " + srv.url + "/ui/ (self-signed certificate; sign in with the token " + srv.token + ")")
 	n.say("press Ctrl-C to stop; meanwhile try:")
 	fmt.Fprintf(opts.Out, "    QUELL_CLIENT_SERVER=%s QUELL_CLIENT_TOKEN=%s bin/quell incidents list   (HTTPS with a self-signed certificate: %s)\n", srv.url, srv.token, srv.cert)
 	fmt.Fprintf(opts.Out, "    %s --kubeconfig %s -n %s get deploy,pods\n", bins.Kubectl, cl.Kubeconfig, Namespace)
