@@ -193,6 +193,12 @@ func TestConsoleInBrowser(t *testing.T) {
 	// The incident: a suspension awaits approval.
 	b.run(t, "open the incident", chromedp.Click(row+" a", chromedp.ByQuery), chromedp.WaitVisible("#pending", chromedp.ByID),
 		chromedp.WaitVisible("#timeline", chromedp.ByID))
+	var digests int
+	b.run(t, "evidence digests", chromedp.Evaluate(`document.querySelectorAll('.t-evidence details').forEach((d) => { d.open = true }); `+
+		`[...document.querySelectorAll('.evidence code')].filter((c) => /^[0-9a-f]{64}$/.test(c.textContent)).length`, &digests))
+	if digests == 0 {
+		t.Error("no evidence item shows its SHA-256 digest")
+	}
 	b.screenshot(t, shots, "03-incident-pending")
 	if r := deployment(t, cs, ns, "miner"); *r.Spec.Replicas != 2 {
 		t.Fatalf("replicas %d before approval, want 2", *r.Spec.Replicas)

@@ -199,8 +199,9 @@ function pendingApprovals(timeline) {
   return [...latest.values()].filter((a) => a.status === 'requested');
 }
 
-function download(name, text) {
-  const url = URL.createObjectURL(new Blob([text], { type: 'application/octet-stream' }));
+function download(name, base64) {
+  const bytes = Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
+  const url = URL.createObjectURL(new Blob([bytes], { type: 'application/octet-stream' }));
   const a = h('a', { href: url, download: name });
   document.body.append(a);
   a.click();
@@ -213,9 +214,9 @@ function entryDetails(e) {
   const d = e.data;
   const parts = [];
   if (e.type === 'evidence' && Array.isArray(d.evidence)) {
-    parts.push(h('table', {}, h('thead', {}, h('tr', {}, ['Item', 'Bytes', 'SHA-256', ''].map((c) => h('th', { scope: 'col' }, c)))),
+    parts.push(h('table', { class: 'evidence' }, h('thead', {}, h('tr', {}, ['Item', 'Bytes', 'SHA-256', ''].map((c) => h('th', { scope: 'col' }, c)))),
       h('tbody', {}, d.evidence.map((it) => h('tr', {}, h('td', {}, it.name), h('td', {}, it.size), h('td', {}, h('code', {}, it.sha256 || it.error || '')),
-        h('td', {}, it.data ? h('button', { type: 'button', class: 'secondary', onclick: () => download(it.name.replaceAll('/', '_'), atob(it.data)) }, `Download ${it.name}`) : ''))))));
+        h('td', {}, it.data ? h('button', { type: 'button', class: 'secondary', onclick: () => download(it.name.replaceAll('/', '_'), it.data) }, `Download ${it.name}`) : ''))))));
   }
   if (d.before || d.after) {
     parts.push(h('p', { class: 'meta' }, 'Before:'), h('pre', {}, JSON.stringify(d.before, null, 2)), h('p', { class: 'meta' }, 'After:'), h('pre', {}, JSON.stringify(d.after, null, 2)));
