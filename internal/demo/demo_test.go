@@ -31,6 +31,8 @@ func TestDemoPlaysToTheEnd(t *testing.T) {
 		"after the API call",
 		"Create Privileged Pod",
 		"who: alice (from the audit event)",
+		"investigation of pod demo/debug-shell: risk",
+		"created by alice",
 		"Known Cryptominer Process Executed on Deployment demo/miner",
 		"suspend-workload Deployment/demo/miner",
 		"is contained",

@@ -262,6 +262,21 @@ func TestNetworkToolTerminatesThenEscalates(t *testing.T) {
 	e.waitEntry(t, id, incident.EntryDecision, "escalate to suspending")
 	e.waitEntry(t, id, incident.EntryActionSucceeded, "suspend-workload")
 	e.pods(t, "app=web", 0)
+	// One investigation: the first pod's, which names the workload the
+	// second pod belongs to as well.
+	tl, err := e.store.Timeline(t.Context(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var reports []string
+	for _, ent := range tl {
+		if ent.Type == incident.EntryInvestigation {
+			reports = append(reports, ent.Summary)
+		}
+	}
+	if len(reports) != 1 || !strings.Contains(reports[0], "investigation of pod "+e.ns+"/"+pods[0].Name+": risk") || !strings.Contains(reports[0], "pods of Deployment web") {
+		t.Errorf("investigations = %q, want the first pod's alone", reports)
+	}
 }
 
 func TestNoActionWhereQuellMustNotAct(t *testing.T) {

@@ -2,8 +2,10 @@ package playbook
 
 import (
 	"context"
+
 	"encoding/json"
 	"fmt"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"time"
 
 	"quell.dev/quell/internal/incident"
@@ -20,16 +22,23 @@ func (e *Engine) investigation(ctx context.Context, f Facts, d Decision, timelin
 		return nil
 	}
 	ns, pod := f.Target.Namespace, f.Target.Pod
+	top := ""
+	if f.Chain != nil && !f.Chain.Bare() {
+		top = f.Chain.Top().Kind + "/" + f.Chain.Top().Name
+	}
 	for _, ent := range timeline {
-		var r struct {
-			Namespace string `json:"namespace"`
-			Pod       string `json:"pod"`
+		var r investigate.Report
+		if ent.Type != incident.EntryInvestigation || json.Unmarshal(ent.Data, &r) != nil || r.Namespace != ns {
+			continue
 		}
-		if ent.Type == incident.EntryInvestigation && json.Unmarshal(ent.Data, &r) == nil && r.Namespace == ns && r.Pod == pod {
-			return nil
+		if r.Pod == pod || (top != "" && r.Workload.Kind+"/"+r.Workload.Name == top) {
+			return nil // this pod's, or another pod's of the same workload: one report per workload
 		}
 	}
 	r, err := e.opts.Investigator.Pod(ctx, ns, pod)
+	if apierrors.IsNotFound(err) {
+		return nil // gone already (its workload suspended): nothing left to investigate
+	}
 	if err != nil {
 		e.opts.Log.Warn("investigation failed", "namespace", ns, "pod", pod, "err", err)
 		return []incident.Entry{entry(time.Now().UTC(), incident.EntryInvestigation, "investigation of pod "+ns+"/"+pod+" failed: "+err.Error(),
