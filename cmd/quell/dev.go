@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
 
 	"quell.dev/quell/internal/config"
@@ -95,7 +96,15 @@ func runDemo(ctx context.Context, c *cli, args []string) error {
 	if err != nil {
 		return err
 	}
-	return demo.Run(ctx, demo.Options{Dir: *dir, Build: bo, Exit: *exit, Out: c.stdout, Log: log})
+	opts := demo.Options{Dir: *dir, Build: bo, Exit: *exit, Out: c.stdout, Log: log}
+	if os.Geteuid() == 0 { // the sensor loads eBPF programs: root only
+		exe, err := os.Executable()
+		if err != nil {
+			return fmt.Errorf("find this binary: %w", err)
+		}
+		opts.Sensor = []string{exe}
+	}
+	return demo.Run(ctx, opts)
 }
 
 func runBinaries(ctx context.Context, c *cli, args []string) error {

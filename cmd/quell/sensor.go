@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -38,7 +39,7 @@ func (l *sensorListFlag) Set(v string) error {
 
 // sensorFlags are the sensor's own flags (not config keys).
 type sensorFlags struct {
-	node, server, tokenFile, output, metricsListen string
+	node, server, serverCA, tokenFile, output, metricsListen string
 }
 
 func runSensor(ctx context.Context, c *cli, args []string) error {
@@ -48,6 +49,7 @@ func runSensor(ctx context.Context, c *cli, args []string) error {
 	fs.StringVar(&f.node, "node", "", "name of this node (default $NODE_NAME, else the hostname); only its pods are watched")
 	fs.StringVar(&f.server, "server", "", "base URL of the quell server alerts are sent to (--output server)")
 	fs.StringVar(&f.tokenFile, "token-file", "", "file holding the bearer token for --server")
+	fs.StringVar(&f.serverCA, "server-ca-file", "", "PEM certificates to trust for an https --server (default: the system's)")
 	fs.StringVar(&f.output, "output", "server", "where alerts go: server, or stdout for Falco-format JSON lines")
 	fs.Var(&ruleFiles, "rules", "Falco rules file loaded after the built-in ones; repeatable or comma-separated (config rules.files)")
 	g.configFlag(fs, "kubeconfig", "kubernetes.kubeconfig", "kubeconfig of the cluster (default: in-cluster, then $KUBECONFIG; none: no pod metadata)")
@@ -98,10 +100,17 @@ func senseNode(ctx context.Context, c *cli, cfg *config.Config, f sensorFlags, l
 			if err != nil {
 				return fmt.Errorf("read token: %w", err)
 			}
-			token = strings.TrimSpace(string(b))
+			token = firstToken(string(b))
 		}
-		host, _ := os.Hostname()
-		so, err := sensor.NewServerOutput(sensor.ServerOptions{URL: f.server, Token: token, Registry: reg, Log: log, Host: host, Dropped: sensor.DroppedFrom(reg)})
+		var client *http.Client
+		if f.serverCA != "" {
+			pool, err := config.ClientCAPool(f.serverCA)
+			if err != nil {
+				return fmt.Errorf("--server-ca-file: %w", err)
+			}
+			client = &http.Client{Timeout: 15 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}}
+		}
+		so, err := sensor.NewServerOutput(sensor.ServerOptions{URL: f.server, Token: token, Client: client, Registry: reg, Log: log, Host: hostname, Dropped: sensor.DroppedFrom(reg)})
 		if err != nil {
 			return err
 		}
@@ -190,4 +199,16 @@ func serveSensorMetrics(ctx context.Context, addr string, reg *prometheus.Regist
 		defer cancel()
 		return srv.Shutdown(shutdown)
 	}
+}
+
+// firstToken reads a token file: the token alone, or the server's token
+// file format (TOKEN NAME per line, # comments), whose first token is
+// taken.
+func firstToken(s string) string {
+	for line := range strings.Lines(s) {
+		if f := strings.Fields(line); len(f) > 0 && !strings.HasPrefix(f[0], "#") {
+			return f[0]
+		}
+	}
+	return ""
 }

@@ -164,3 +164,17 @@ func (s *sensorLog) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+func TestFirstToken(t *testing.T) {
+	for in, want := range map[string]string{
+		"abc123\n":                               "abc123",
+		"  abc123  ":                             "abc123",
+		"# tokens\n\nabc123 sensor\nxyz other\n": "abc123",
+		"":                                       "",
+		"# only a comment\n":                     "",
+	} {
+		if got := firstToken(in); got != want {
+			t.Errorf("firstToken(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

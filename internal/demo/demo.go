@@ -33,6 +33,10 @@ type Options struct {
 	Exit  bool // tear down at the end instead of waiting for ctx
 	Out   io.Writer
 	Log   *slog.Logger
+	// Sensor is the command that runs quell (this binary); when set, the
+	// host scenario runs `quell sensor` with it (which needs root), and
+	// otherwise replays the alert the sensor sends.
+	Sensor []string
 }
 
 // Users are the identities the demo cluster knows besides admin.
@@ -113,7 +117,7 @@ func Run(ctx context.Context, opts Options) (err error) {
 	if err != nil {
 		return err
 	}
-	s := &story{n: n, api: api, cl: cl}
+	s := &story{n: n, api: api, cl: cl, srv: srv, dir: opts.Dir, sensor: opts.Sensor}
 	n.say("response mode: enforce (the default for a real server is observe)")
 	if err := s.play(ctx); err != nil {
 		return err

@@ -26,6 +26,11 @@ type story struct {
 	n   *narrator
 	api *apiclient.Client
 	cl  *devcluster.Cluster
+	srv *serverFiles
+	dir string // the demo's state directory
+	// sensor runs `quell` (then "sensor" and its flags); nil: replay the
+	// sensor's alerts instead.
+	sensor []string
 }
 
 func (s *story) play(ctx context.Context) error {
@@ -43,12 +48,24 @@ func (s *story) play(ctx context.Context) error {
 	if err := waitAllowed(ctx, alice); err != nil {
 		return err
 	}
-	s.n.say("scenario 1: a developer creates a risky pod")
+	bystanders, err := createBystanders(ctx, admin)
+	if err != nil {
+		return err
+	}
+	s.n.say("sample workloads: Deployment demo/miner (3 replicas, below), pod demo/toolbox, CronJob demo/report, Deployment kube-system/metrics-agent")
+	s.n.say("scenario 1: a network tool is launched on a node")
+	if err := s.hostTool(ctx, admin, s.sensor); err != nil {
+		return err
+	}
+	s.n.say("scenario 2: a developer creates a risky pod")
 	if err := s.riskyPod(ctx, alice); err != nil {
 		return err
 	}
-	s.n.say("scenario 2: a crypto-miner runs in a workload's pod")
-	return s.miner(ctx, admin)
+	s.n.say("scenario 3: a crypto-miner runs in a workload's pod")
+	if err := s.miner(ctx, admin); err != nil {
+		return err
+	}
+	return s.checkBystanders(ctx, admin, bystanders)
 }
 
 // setup creates the demo namespace and lets alice edit it.
@@ -193,7 +210,7 @@ func (s *story) narrateResponse(ctx context.Context, id int64, start time.Time) 
 					s.n.say(fmt.Sprintf("  %-16s %s", e.Type, e.Summary))
 				}
 			}
-			s.n.say(fmt.Sprintf("  incident #%d is %s, %s after the alert (the 1 s verification hold included)", id, full.State, time.Since(start).Round(time.Millisecond)))
+			s.n.say(fmt.Sprintf("  incident #%d is %s, %s after the alert (verification included)", id, full.State, time.Since(start).Round(time.Millisecond)))
 			return nil
 		}
 		select {

@@ -232,8 +232,12 @@ func (e *Engine) verify(ctx context.Context, env respond.Env, r response, t resp
 	took := time.Since(r.start)
 	e.m.latency.Observe(took.Seconds())
 	// The verification is the entry of the move to contained.
+	held := "" // suspensions and terminations are watched for a hold; other actions' state is read back
+	if last.Action == respond.ActionSuspend || last.Action == respond.ActionTerminate {
+		held = fmt.Sprintf(", the %s hold included", e.opts.VerifyHold)
+	}
 	now, err := e.transitionWith(ctx, id, incident.StateContained, entry(time.Now().UTC(), incident.EntryVerification,
-		fmt.Sprintf("contained: %s verified %s after the response began, the %s hold included", last.Action, took.Round(time.Millisecond), e.opts.VerifyHold), nil))
+		fmt.Sprintf("contained: %s verified %s after the response began%s", last.Action, took.Round(time.Millisecond), held), nil))
 	if err != nil {
 		return err
 	}
