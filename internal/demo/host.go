@@ -116,7 +116,7 @@ func (s *story) hostTool(ctx context.Context, admin kubernetes.Interface, sensor
 		alert := map[string]any{
 			"time": time.Now().UTC().Format(time.RFC3339Nano), "rule": "Launch Suspicious Network Tool on Host", "priority": "Notice",
 			"source": "syscall", "hostname": NodeName,
-			"output": "Network tool launched on host (user=root proc.name=nc proc.cmdline=nc -lvp 4444)",
+			"output":        "Network tool launched on host (user=root proc.name=nc proc.cmdline=nc -lvp 4444)",
 			"output_fields": map[string]any{"proc.name": "nc", "proc.cmdline": "nc -lvp 4444", "user.name": "root"},
 			"tags":          []string{"network", "mitre_execution"},
 		}
