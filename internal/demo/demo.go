@@ -18,6 +18,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"quell.dev/quell/internal/apiclient"
@@ -33,6 +34,10 @@ type Options struct {
 	Exit  bool // tear down at the end instead of waiting for ctx
 	Out   io.Writer
 	Log   *slog.Logger
+	// Store is the server's store DSN; default SQLite in Dir.
+	Store string
+	// Playbooks are playbook files for the server (response.playbooks).
+	Playbooks []string
 	// Sensor is the command that runs quell (this binary); when set, the
 	// host scenario runs `quell sensor` with it (which needs root), and
 	// otherwise replays the alert the sensor sends.
@@ -47,9 +52,47 @@ func Users() []devcluster.User {
 // Namespace holds the demo's sample workloads.
 const Namespace = "demo"
 
-// Run plays the demo.
+// Env is a running demo environment: the control plane (audit webhook
+// to quell), the quell server, and clients. Stop tears it down.
+type Env struct {
+	Cluster *devcluster.Cluster
+	API     *apiclient.Client
+	// URL and Token reach the server (HTTPS, certificate in Cert).
+	URL, Token, Cert string
+	story            *story
+	kubectl          string
+	stops            []func() error
+}
+
+// Run plays the demo: Start, Play, then wait for ctx unless Exit is set.
 func Run(ctx context.Context, opts Options) (err error) {
+	env, err := Start(ctx, opts)
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, env.Stop()) }()
+	if err := env.Play(ctx); err != nil {
+		return err
+	}
+	if opts.Exit {
+		return nil
+	}
+	n := env.story.n
+	n.say("the console is at " + env.URL + "/ui/ (self-signed certificate; sign in with the token " + env.Token + ")")
+	n.say("press Ctrl-C to stop; meanwhile try:")
+	fmt.Fprintf(opts.Out, "    QUELL_CLIENT_SERVER=%s QUELL_CLIENT_TOKEN=%s bin/quell incidents list   (HTTPS with a self-signed certificate: %s)\n", env.URL, env.Token, env.Cert)
+	fmt.Fprintf(opts.Out, "    %s --kubeconfig %s -n %s get deploy,pods\n", env.kubectl, env.Cluster.Kubeconfig, Namespace)
+	<-ctx.Done()
+	return nil
+}
+
+// Start builds the control plane and the quell server (the store in
+// opts.Store, or SQLite in the state directory; opts.Playbooks loaded).
+func Start(ctx context.Context, opts Options) (env *Env, err error) {
 	n := &narrator{out: opts.Out, start: time.Now()}
+	if opts.Out == nil {
+		n.out = io.Discard
+	}
 	log := opts.Log
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -57,22 +100,28 @@ func Run(ctx context.Context, opts Options) (err error) {
 	n.say("building or reusing the control-plane binaries (the first build takes minutes)")
 	bins, err := devcluster.EnsureBinaries(ctx, opts.Build)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	clusterDir := filepath.Join(opts.Dir, "cluster")
 	if err := devcluster.Down(clusterDir); err != nil { // a previous run's leftovers
-		return fmt.Errorf("clean demo dir: %w", err)
+		return nil, fmt.Errorf("clean demo dir: %w", err)
 	}
 	if err := os.RemoveAll(opts.Dir); err != nil {
-		return fmt.Errorf("clean demo dir: %w", err)
+		return nil, fmt.Errorf("clean demo dir: %w", err)
 	}
 	if err := os.MkdirAll(opts.Dir, 0o755); err != nil {
-		return fmt.Errorf("create demo dir: %w", err)
+		return nil, fmt.Errorf("create demo dir: %w", err)
 	}
 	srv, err := prepareServer(opts.Dir)
 	if err != nil {
-		return err
+		return nil, err
 	}
+	env = &Env{URL: srv.url, Token: srv.token, Cert: srv.cert, kubectl: bins.Kubectl}
+	defer func() {
+		if err != nil {
+			err = errors.Join(err, env.Stop())
+		}
+	}()
 
 	n.say("starting etcd, kube-apiserver (audit webhook -> quell) and kube-controller-manager")
 	cl, err := devcluster.Start(ctx, devcluster.Options{
@@ -80,57 +129,72 @@ func Run(ctx context.Context, opts Options) (err error) {
 		AuditWebhookURL: srv.url + "/v1/audit", AuditWebhookToken: srv.token,
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer func() {
+	env.Cluster = cl
+	env.stops = append(env.stops, func() error {
 		n.say("tearing the control plane down")
-		err = errors.Join(err, cl.Stop())
-	}()
+		return cl.Stop()
+	})
 	n.say("control plane ready; kubeconfig: " + cl.Kubeconfig)
 
 	cfg := config.Default()
 	cfg.Server.Listen = srv.addr
 	cfg.Server.Store = "sqlite://" + filepath.Join(opts.Dir, "quell.db")
+	if opts.Store != "" {
+		cfg.Server.Store = opts.Store
+	}
 	cfg.Server.AuthTokenFile = srv.tokenFile
 	cfg.Server.TLSCertFile, cfg.Server.TLSKeyFile = srv.cert, srv.key
 	cfg.Kubernetes.Kubeconfig = cl.Kubeconfig
 	cfg.Kubernetes.Cluster = "demo"
 	cfg.Server.Mode = config.ModeEnforce // the demo opts in to acting
-	srvCtx, stopServer := context.WithCancel(ctx)
+	cfg.Response.Playbooks = opts.Playbooks
+	srvCtx, stopServer := context.WithCancel(context.WithoutCancel(ctx))
 	ready := make(chan struct{})
 	served := make(chan error, 1)
 	go func() { served <- daemon.RunServer(srvCtx, &cfg, log, func(string) { close(ready) }) }()
-	defer func() {
+	env.stops = append(env.stops, func() error {
 		stopServer()
-		err = errors.Join(err, <-served)
-	}()
+		return <-served
+	})
 	select {
 	case <-ready:
 	case err := <-served:
-		return fmt.Errorf("quell server: %w", err)
+		served <- err // for Stop
+		return nil, fmt.Errorf("quell server: %w", err)
 	case <-ctx.Done():
-		return ctx.Err()
+		return nil, ctx.Err()
 	}
-	n.say("quell server ready at " + srv.url + " (SQLite store, built-in rules, token in " + srv.tokenFile + ")")
+	n.say("quell server ready at " + srv.url + " (" + storeKind(cfg.Server.Store) + " store, built-in rules, token in " + srv.tokenFile + ")")
+	if env.API, err = srv.client(); err != nil {
+		return nil, err
+	}
+	env.story = &story{n: n, api: env.API, cl: cl, srv: srv, dir: opts.Dir, sensor: opts.Sensor}
+	return env, nil
+}
 
-	api, err := srv.client()
-	if err != nil {
-		return err
+func storeKind(dsn string) string {
+	if strings.HasPrefix(dsn, "postgres") {
+		return "PostgreSQL"
 	}
-	s := &story{n: n, api: api, cl: cl, srv: srv, dir: opts.Dir, sensor: opts.Sensor}
-	n.say("response mode: enforce (the default for a real server is observe)")
-	if err := s.play(ctx); err != nil {
-		return err
+	return "SQLite"
+}
+
+// Play plays the scenarios, narrating each step.
+func (e *Env) Play(ctx context.Context) error {
+	e.story.n.say("response mode: enforce (the default for a real server is observe)")
+	return e.story.play(ctx)
+}
+
+// Stop stops the server, then the control plane (what was started).
+func (e *Env) Stop() error {
+	var err error
+	for i := len(e.stops) - 1; i >= 0; i-- {
+		err = errors.Join(err, e.stops[i]())
 	}
-	if opts.Exit {
-		return nil
-	}
-	n.say("the console is at " + srv.url + "/ui/ (self-signed certificate; sign in with the token " + srv.token + ")")
-	n.say("press Ctrl-C to stop; meanwhile try:")
-	fmt.Fprintf(opts.Out, "    QUELL_CLIENT_SERVER=%s QUELL_CLIENT_TOKEN=%s bin/quell incidents list   (HTTPS with a self-signed certificate: %s)\n", srv.url, srv.token, srv.cert)
-	fmt.Fprintf(opts.Out, "    %s --kubeconfig %s -n %s get deploy,pods\n", bins.Kubectl, cl.Kubeconfig, Namespace)
-	<-ctx.Done()
-	return nil
+	e.stops = nil
+	return err
 }
 
 // serverFiles are the demo server's address, token and certificate.

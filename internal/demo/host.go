@@ -154,3 +154,12 @@ func copyFile(from, to string) error {
 	}
 	return os.WriteFile(to, b, 0o755)
 }
+
+// StartSensor runs the sensor for the demo node (see Options.Sensor) and
+// returns a function that stops it.
+func (e *Env) StartSensor(ctx context.Context) (stop func(), err error) {
+	if len(e.story.sensor) == 0 {
+		return nil, errors.New("no sensor command (Options.Sensor)")
+	}
+	return e.story.startSensor(ctx, e.story.sensor)
+}

@@ -42,7 +42,7 @@ func (s *story) play(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := setup(ctx, admin); err != nil {
+	if err := Setup(ctx, admin); err != nil {
 		return err
 	}
 	if err := waitAllowed(ctx, alice); err != nil {
@@ -68,8 +68,8 @@ func (s *story) play(ctx context.Context) error {
 	return s.checkBystanders(ctx, admin, bystanders)
 }
 
-// setup creates the demo namespace and lets alice edit it.
-func setup(ctx context.Context, cs kubernetes.Interface) error {
+// Setup creates the demo namespace and lets alice edit it.
+func Setup(ctx context.Context, cs kubernetes.Interface) error {
 	if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: Namespace}}, metav1.CreateOptions{}); err != nil {
 		return fmt.Errorf("create namespace: %w", err)
 	}

@@ -28,7 +28,11 @@ var ErrNotContained = errors.New("not contained")
 // Verify checks that rec's effect holds on the cluster:
 //
 //   - suspend-workload: a watch on the workload's pods sees none, then none
-//     for Env.VerifyHold; a pod (re)appearing during the hold fails it.
+//     for Env.VerifyHold. A pod appearing during the hold fails it, unless
+//     a controller made it while the workload is still at 0 replicas (the
+//     Deployment controller, seeing its ReplicaSet scaled before the
+//     Deployment, may scale it back up for a moment): then the wait starts
+//     over once the controllers have removed it.
 //   - terminate-pod: the pod's UID is gone. A replacement of another UID is
 //     accepted for a controller's pod, and fails it for a bare pod (which
 //     must also stay absent for the hold).
@@ -76,6 +80,12 @@ type podWait struct {
 	reject  func(*corev1.Pod) error
 	hold    time.Duration
 	what    string
+	// stillHeld, when set, is asked when a counted pod appears during the
+	// hold: nil means the suspension still holds (the controllers
+	// recreated a pod while catching up with the scale to 0, and will
+	// delete it), so the wait starts over once it is gone; an error fails
+	// the verification.
+	stillHeld func(ctx context.Context, p *corev1.Pod) error
 }
 
 // run lists then watches until no counted pod exists and none appears
@@ -101,7 +111,13 @@ func (w podWait) run(ctx context.Context, env Env) error {
 			return nil
 		}
 		if holding {
-			return fmt.Errorf("pod %s of %s appeared during the %s hold: %w", p.Name, w.what, w.hold, ErrNotContained)
+			if w.stillHeld == nil {
+				return fmt.Errorf("pod %s of %s appeared during the %s hold: %w", p.Name, w.what, w.hold, ErrNotContained)
+			}
+			if err := w.stillHeld(ctx, p); err != nil {
+				return fmt.Errorf("pod %s of %s appeared during the %s hold: %w", p.Name, w.what, w.hold, err)
+			}
+			holding, holdC = false, nil // wait for it to go, then hold again
 		}
 		present[p.UID] = p.Name
 		return nil
@@ -229,8 +245,26 @@ func verifySuspended(ctx context.Context, env Env, rec Record) error {
 	}
 	w.opts = metav1.ListOptions{LabelSelector: sel.String()}
 	w.counted = func(*corev1.Pod) bool { return true }
+	if _, scalable := scalableKinds[ref.Kind]; scalable {
+		w.stillHeld = func(ctx context.Context, p *corev1.Pod) error {
+			if metav1.GetControllerOfNoCopy(p) == nil {
+				return fmt.Errorf("no controller made it: %w", ErrNotContained) // someone started it by hand
+			}
+			obj, err := GetObject(ctx, env.Client, ref)
+			if err != nil {
+				return fmt.Errorf("read %s: %w", ref, err)
+			}
+			if n := replicasOf(obj); n != 0 {
+				return fmt.Errorf("%s is at %d replicas again: %w", ref, n, ErrNotContained)
+			}
+			return nil
+		}
+	}
 	return w.run(ctx, env)
 }
+
+// scalableKinds are suspended by scaling to 0.
+var scalableKinds = map[string]struct{}{"Deployment": {}, "StatefulSet": {}, "ReplicaSet": {}, "ReplicationController": {}}
 
 // cronJobPods matches pods whose Job is controlled by the CronJob uid.
 func cronJobPods(ctx context.Context, env Env, uid types.UID) func(*corev1.Pod) bool {
