@@ -228,6 +228,30 @@ func TestMinerSuspendsDeploymentAndRestores(t *testing.T) {
 		t.Errorf("second restore: %v", err)
 	}
 	e.waitEntry(t, id, incident.EntryRestore, "already restored")
+
+	// The restored pods alert again (as "New K8s Pod" does): the incident
+	// is left to the person who restored it.
+	now := e.pods(t, "app=miner", 3)
+	if again := e.alert(t, e.ns, now[0].Name, "Known Cryptominer Process Executed", "Critical"); again != id {
+		t.Fatalf("the alert opened incident %d, want %d", again, id)
+	}
+	e.waitEntry(t, id, incident.EntryDecision, "no action: a person restored this incident's actions")
+	tl, err := e.store.Timeline(t.Context(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	evidence := 0
+	for _, ent := range tl {
+		if ent.Type == incident.EntryEvidence {
+			evidence++
+		}
+	}
+	if evidence != 1 {
+		t.Errorf("%d evidence captures, want the first alone", evidence)
+	}
+	if d := mustDeploy(t, e, "miner"); *d.Spec.Replicas != 3 {
+		t.Errorf("replicas %d after the restore and a new alert, want 3", *d.Spec.Replicas)
+	}
 }
 
 func TestBarePodIsTerminated(t *testing.T) {

@@ -84,6 +84,11 @@ func (e *Engine) respond(ctx context.Context, j job) (verification, error) {
 		}
 		j.alert = a
 	}
+	if restoredByPerson(timeline) {
+		// A person undid the response: acting again would undo their
+		// decision (and the actions' keys keep it from acting anyway).
+		return nil, e.decisionOnce(ctx, inc.ID, Decision{Reason: "no action: a person restored this incident's actions; resolve it, and a new alert opens a new incident that quell acts on"}, timeline)
+	}
 	facts, why, err := e.validate(ctx, inc, j.alert, timeline)
 	if err != nil {
 		return nil, err
@@ -412,4 +417,12 @@ func enrichment(chain owner.Chain, timeline []incident.Entry) []incident.Entry {
 		}
 	}
 	return []incident.Entry{entry(time.Now().UTC(), incident.EntryEnrichment, text, chain)}
+}
+
+// restoredByPerson reports whether the timeline records a successful
+// restore.
+func restoredByPerson(timeline []incident.Entry) bool {
+	return slices.ContainsFunc(timeline, func(e incident.Entry) bool {
+		return e.Type == incident.EntryRestore && strings.HasPrefix(e.Summary, "restored ")
+	})
 }
