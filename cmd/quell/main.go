@@ -12,8 +12,10 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"quell.dev/quell/internal/bench"
 	"strings"
 	"syscall"
+	"time"
 )
 
 func main() {
@@ -102,6 +104,7 @@ func commands() []command {
 		{"incidents", "list, show, resolve, restore, approve and veto incidents on a server", runIncidents},
 		{"respond", "run one response action on a pod or node through the server, or restore an incident", runRespond},
 		{"investigate", "report on a pod: origin, owners, configuration risk, access, exposure, dependencies, impact", runInvestigate},
+		{"bench", "measure rules events/s, ingest alerts/s, alert -> contained, sensor exec/s and CPU on this machine", runBench},
 		{"dev", "local development: a real control plane (dev cluster up|down) and the demo", runDev},
 	}
 }
@@ -116,6 +119,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, environ [
 			return &exitError{code: 2, err: errUsageShown}
 		}
 		return nil
+	}
+	if args[0] == bench.GeneratorCommand && len(args) == 2 { // quell bench's exec generator, a fresh process
+		d, err := time.ParseDuration(args[1])
+		if err != nil {
+			return &exitError{code: 2, err: err}
+		}
+		_, err = fmt.Fprintln(stdout, bench.Generate(d))
+		return err
 	}
 	for _, cmd := range commands() {
 		if cmd.name == args[0] {

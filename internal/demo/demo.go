@@ -38,6 +38,8 @@ type Options struct {
 	Store string
 	// Playbooks are playbook files for the server (response.playbooks).
 	Playbooks []string
+	// Configure, when set, edits the server's configuration last.
+	Configure func(*config.Config)
 	// Sensor is the command that runs quell (this binary); when set, the
 	// host scenario runs `quell sensor` with it (which needs root), and
 	// otherwise replays the alert the sensor sends.
@@ -150,6 +152,9 @@ func Start(ctx context.Context, opts Options) (env *Env, err error) {
 	cfg.Kubernetes.Cluster = "demo"
 	cfg.Server.Mode = config.ModeEnforce // the demo opts in to acting
 	cfg.Response.Playbooks = opts.Playbooks
+	if opts.Configure != nil {
+		opts.Configure(&cfg)
+	}
 	srvCtx, stopServer := context.WithCancel(context.WithoutCancel(ctx))
 	ready := make(chan struct{})
 	served := make(chan error, 1)
