@@ -2,13 +2,8 @@ package sensor_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -20,96 +15,12 @@ import (
 	"quell.dev/quell/internal/testenv"
 )
 
-const cgroupPrefix = "quell-sensor-test"
-
-// runcContainer is a bundle for a real runc container with a busybox
-// rootfs.
-type runcContainer struct {
-	ID     string
-	bundle string
-	state  string
-}
-
-// newRuncContainer prepares a container whose process is args; /bin/nc in
-// its rootfs is a copy of busybox, so argv[0] "nc" runs busybox's nc.
-func newRuncContainer(t *testing.T, args ...string) *runcContainer {
-	t.Helper()
-	runc, err := exec.LookPath("runc")
-	if err != nil {
-		t.Fatal("runc is needed (apt-get install runc busybox-static)")
-	}
-	busybox := "/bin/busybox"
-	if _, err := os.Stat(busybox); err != nil {
-		t.Fatal("busybox-static is needed (apt-get install runc busybox-static)")
-	}
-	b := make([]byte, 32)
-	rand.Read(b)
-	c := &runcContainer{ID: hex.EncodeToString(b), bundle: t.TempDir(), state: t.TempDir()}
-	rootfs := filepath.Join(c.bundle, "rootfs")
-	for _, d := range []string{"bin", "proc", "sys", "dev", "tmp", "etc"} {
-		if err := os.MkdirAll(filepath.Join(rootfs, d), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	copyBinary(t, busybox, filepath.Join(rootfs, "bin"), "busybox")
-	copyBinary(t, busybox, filepath.Join(rootfs, "bin"), "nc")
-	copyBinary(t, busybox, filepath.Join(rootfs, "bin"), "sh")
-	os.WriteFile(filepath.Join(rootfs, "etc", "passwd"), []byte("root:x:0:0:root:/root:/bin/sh\n"), 0o644)
-
-	spec := exec.Command(runc, "spec", "--bundle", c.bundle)
-	if out, err := spec.CombinedOutput(); err != nil {
-		t.Fatalf("runc spec: %v: %s", err, out)
-	}
-	path := filepath.Join(c.bundle, "config.json")
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var cfg map[string]any
-	if err := json.Unmarshal(raw, &cfg); err != nil {
-		t.Fatal(err)
-	}
-	proc := cfg["process"].(map[string]any)
-	proc["terminal"] = false
-	proc["args"] = args
-	cfg["linux"].(map[string]any)["cgroupsPath"] = "/" + cgroupPrefix + "/" + c.ID
-	raw, _ = json.Marshal(cfg)
-	if err := os.WriteFile(path, raw, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.cleanup)
-	return c
-}
-
-// run runs the container to completion; the process's exit status does
-// not matter (nc -h exits non-zero).
-func (c *runcContainer) run(t *testing.T) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "runc", "--root", c.state, "run", "--bundle", c.bundle, c.ID)
-	out, err := cmd.CombinedOutput()
-	if _, ok := err.(*exec.ExitError); err != nil && !ok {
-		t.Fatalf("runc run: %v: %s", err, out)
-	}
-}
-
-func (c *runcContainer) cleanup() {
-	exec.Command("runc", "--root", c.state, "delete", "--force", c.ID).Run()
-	roots, _ := filepath.Glob("/sys/fs/cgroup/*")
-	roots = append(roots, "/sys/fs/cgroup")
-	for _, r := range roots {
-		os.Remove(filepath.Join(r, cgroupPrefix, c.ID))
-		os.Remove(filepath.Join(r, cgroupPrefix)) // fails while other tests use it
-	}
-}
-
 // TestContainerNetworkTool runs nc in a real runc container.
 func TestContainerNetworkTool(t *testing.T) {
 	out := newChanOutput()
 	startSensor(t, sensor.Options{Engine: loadEngine(t, ""), Output: out})
-	c := newRuncContainer(t, "/bin/nc", "-h")
-	c.run(t)
+	c := testenv.NewRuncContainer(t, nil, "/bin/nc", "-h")
+	c.Run(t)
 	a := out.wait(t, "Launch Suspicious Network Tool in Container for "+c.ID, func(a *sensor.Alert) bool {
 		return a.Rule == "Launch Suspicious Network Tool in Container" && a.Target.Container == c.ID
 	})
@@ -145,8 +56,8 @@ func TestContainerPod(t *testing.T) {
 	out := newChanOutput()
 	startSensor(t, sensor.Options{Engine: loadEngine(t, ""), Output: out, Pods: pods, Node: node, PodWait: 2 * time.Minute})
 
-	c := newRuncContainer(t, "/bin/nc", "-h")
-	c.run(t)
+	c := testenv.NewRuncContainer(t, nil, "/bin/nc", "-h")
+	c.Run(t)
 
 	pod := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{GenerateName: "netshoot-", Namespace: "default", Labels: map[string]string{"app": "netshoot"}},

@@ -1,8 +1,9 @@
 // Package e2e plays quell's scenarios against every real component at
 // once — the local control plane with its audit webhook, `quell server`
-// (PostgreSQL or SQLite), the eBPF sensor as root — and checks what users
-// rely on: the cluster's final state, each incident's timeline and who did
-// what, and that what quell must not touch stays untouched.
+// (PostgreSQL or SQLite), the eBPF sensor and runc containers as root —
+// and checks what users rely on: the cluster's final state, each
+// incident's timeline and who did what, and that what quell must not
+// touch stays untouched.
 package e2e_test
 
 import (
@@ -17,10 +18,13 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/utils/ptr"
 
 	"quell.dev/quell/internal/apiclient"
+	"quell.dev/quell/internal/config"
 	"quell.dev/quell/internal/demo"
 	"quell.dev/quell/internal/devcluster"
 	"quell.dev/quell/internal/incident"
@@ -346,6 +350,15 @@ func waitEntry(t *testing.T, env *demo.Env, rule, ns string, typ incident.EntryT
 			}
 		}
 		if time.Now().After(deadline) {
+			all, _, _ := env.API.List(t.Context(), url.Values{"limit": {"50"}})
+			for _, inc := range all {
+				t.Logf("incident #%d %s (%s)", inc.ID, inc.Title, inc.State)
+				if full, err := env.API.Get(t.Context(), inc.ID); err == nil {
+					for _, e := range full.Timeline {
+						t.Logf("    %s %s", e.Type, e.Summary)
+					}
+				}
+			}
 			t.Fatalf("no %s entry %q for %s in %s", typ, text, rule, ns)
 		}
 		time.Sleep(50 * time.Millisecond)
@@ -372,4 +385,68 @@ func alerted(t *testing.T, env *demo.Env, exe string) bool {
 		}
 	}
 	return false
+}
+
+// TestMinerInContainer: a miner runs in a real runc container that the
+// pod of a Deployment on the demo node reports (through its status, as
+// the kubelet does); the sensor sees the exec, names the pod, and quell
+// suspends the Deployment.
+func TestMinerInContainer(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("root is needed for the sensor and runc")
+	}
+	// No kubelet runs the node to confirm a graceful deletion of a pod
+	// bound to it: quell deletes at once (response.grace_period 0s).
+	env := start(t, demo.Options{Configure: func(c *config.Config) { c.Response.GracePeriod = 0 }})
+	cs := admin(t, env)
+	ctx := t.Context()
+	if err := demo.Setup(ctx, cs); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cs.CoreV1().Nodes().Create(ctx, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: demo.NodeName}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	d := demo.MinerDeployment()
+	d.Spec.Replicas = ptr.To[int32](1)
+	d.Spec.Template.Spec.NodeName = demo.NodeName // no scheduler runs here: the pod is on the node as if scheduled
+	if _, err := cs.AppsV1().Deployments(demo.Namespace).Create(ctx, d, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	podName := waitPods(t, cs, demo.Namespace, 1)[0]
+	c := testenv.NewRuncContainer(t, []string{"xmrig"}, "/bin/xmrig", "-o", "stratum+tcp://pool.example:3333")
+	pod, err := cs.CoreV1().Pods(demo.Namespace).Get(ctx, podName, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pod.Status = corev1.PodStatus{Phase: corev1.PodRunning, ContainerStatuses: []corev1.ContainerStatus{{
+		Name: "miner", Image: "xmrig/xmrig:6.21.0", ImageID: "docker.io/xmrig/xmrig@sha256:" + c.ID, ContainerID: "containerd://" + c.ID,
+		Ready: true, State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: metav1.Now()}},
+	}}}
+	if _, err := cs.CoreV1().Pods(demo.Namespace).UpdateStatus(ctx, pod, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	stop, err := env.StartSensor(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	c.Run(t)
+
+	id := waitEntry(t, env, "Known Cryptominer Process Executed", demo.Namespace, incident.EntryVerification, "contained")
+	full, err := env.API.Get(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if full.Target.WorkloadKind != "Deployment" || full.Target.Name != "miner" {
+		t.Errorf("target = %+v", full.Target)
+	}
+	a, ok := entry(full.Timeline, incident.EntryAlert, "Known Cryptominer Process Executed")
+	if !ok || !strings.Contains(string(a.Data), c.ID[:12]) || !strings.Contains(string(a.Data), `"k8s.pod.name":"`+podName+`"`) {
+		t.Errorf("the alert does not name the container and pod: %s", a.Data)
+	}
+	dep, err := cs.AppsV1().Deployments(demo.Namespace).Get(ctx, "miner", metav1.GetOptions{})
+	if err != nil || *dep.Spec.Replicas != 0 {
+		t.Errorf("Deployment after the response: %v", err)
+	}
+	waitPods(t, cs, demo.Namespace, 0)
 }
