@@ -408,11 +408,17 @@ func TestMinerInContainer(t *testing.T) {
 	}
 	d := demo.MinerDeployment()
 	d.Spec.Replicas = ptr.To[int32](1)
-	d.Spec.Template.Spec.NodeName = demo.NodeName // no scheduler runs here: the pod is on the node as if scheduled
 	if _, err := cs.AppsV1().Deployments(demo.Namespace).Create(ctx, d, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	podName := waitPods(t, cs, demo.Namespace, 1)[0]
+	// No scheduler runs here: bind the pod to the node as it would (a pod
+	// the controllers make later stays unbound, and goes at once when
+	// deleted, with no kubelet to wait for).
+	if err := cs.CoreV1().Pods(demo.Namespace).Bind(ctx, &corev1.Binding{ObjectMeta: metav1.ObjectMeta{Name: podName},
+		Target: corev1.ObjectReference{Kind: "Node", Name: demo.NodeName}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
 	c := testenv.NewRuncContainer(t, []string{"xmrig"}, "/bin/xmrig", "-o", "stratum+tcp://pool.example:3333")
 	pod, err := cs.CoreV1().Pods(demo.Namespace).Get(ctx, podName, metav1.GetOptions{})
 	if err != nil {
