@@ -336,10 +336,11 @@ func postMiner(t *testing.T, env *demo.Env, ns, pod string) {
 }
 
 // waitEntry waits for an incident with rule in namespace ns whose
-// timeline has an entry of typ containing text, and returns its ID.
-func waitEntry(t *testing.T, env *demo.Env, rule, ns string, typ incident.EntryType, text string) int64 {
+// timeline has an entry of typ containing text, and returns its ID; on a
+// timeout it logs the incidents and runs onTimeout (more state to log).
+func waitEntry(t *testing.T, env *demo.Env, rule, ns string, typ incident.EntryType, text string, onTimeout ...func()) int64 {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(45 * time.Second)
 	for {
 		list, _, _ := env.API.List(t.Context(), url.Values{"rule": {rule}, "namespace": {ns}})
 		for _, inc := range list {
@@ -358,6 +359,9 @@ func waitEntry(t *testing.T, env *demo.Env, rule, ns string, typ incident.EntryT
 						t.Logf("    %s %s", e.Type, e.Summary)
 					}
 				}
+			}
+			for _, f := range onTimeout {
+				f()
 			}
 			t.Fatalf("no %s entry %q for %s in %s", typ, text, rule, ns)
 		}
@@ -438,7 +442,15 @@ func TestMinerInContainer(t *testing.T) {
 	defer stop()
 	c.Run(t)
 
-	id := waitEntry(t, env, "Known Cryptominer Process Executed", demo.Namespace, incident.EntryVerification, "contained")
+	id := waitEntry(t, env, "Known Cryptominer Process Executed", demo.Namespace, incident.EntryVerification, "contained", func() {
+		l, _ := cs.CoreV1().Pods(demo.Namespace).List(ctx, metav1.ListOptions{})
+		for _, p := range l.Items {
+			t.Logf("pod %s node %q phase %s deleting %v owners %v", p.Name, p.Spec.NodeName, p.Status.Phase, p.DeletionTimestamp, p.OwnerReferences)
+		}
+		if d, err := cs.AppsV1().Deployments(demo.Namespace).Get(ctx, "miner", metav1.GetOptions{}); err == nil {
+			t.Logf("deployment replicas %d status %+v", *d.Spec.Replicas, d.Status)
+		}
+	})
 	full, err := env.API.Get(ctx, id)
 	if err != nil {
 		t.Fatal(err)
