@@ -48,6 +48,32 @@ func approvals(timeline []incident.Entry) map[string]approvalRecord {
 	return out
 }
 
+// PendingApproval is an action of an incident that awaits a person.
+type PendingApproval struct {
+	Action string
+	Object string
+}
+
+// Pending lists the approvals still requested in an incident's timeline
+// (a decision stands; a later request does not reopen it), in the order
+// they were first requested.
+func Pending(timeline []incident.Entry) []PendingApproval {
+	latest := approvals(timeline)
+	var out []PendingApproval
+	seen := map[string]bool{}
+	for _, e := range timeline {
+		var r approvalRecord
+		if e.Type != incident.EntryApproval || json.Unmarshal(e.Data, &r) != nil || seen[r.Key] {
+			continue
+		}
+		seen[r.Key] = true
+		if l := latest[r.Key]; l.Status == ApprovalRequested {
+			out = append(out, PendingApproval{Action: l.Action, Object: l.Object})
+		}
+	}
+	return out
+}
+
 // gate decides whether step st (key names its action on obj) may act now.
 // It records a request the first time, and turns an expired auto-after
 // into an approval. It returns false when the step must wait or was

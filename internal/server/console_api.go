@@ -2,7 +2,6 @@ package server
 
 import (
 	"cmp"
-	"encoding/json"
 	"net/http"
 	"slices"
 	"strings"
@@ -153,33 +152,16 @@ func (s *Server) handleSummary(w http.ResponseWriter, r *http.Request) {
 			writeError(w, err)
 			return
 		}
-		latest := map[string]pendingApproval{}
-		var order []string
 		for _, e := range tl {
-			switch e.Type {
-			case incident.EntryActionSucceeded:
-				if !e.Time.Before(midnight) {
-					out.ActionsToday++
-				}
-			case incident.EntryApproval:
-				var a struct{ Key, Action, Object, Status string }
-				if json.Unmarshal(e.Data, &a) != nil {
-					continue
-				}
-				if _, seen := latest[a.Key]; !seen {
-					order = append(order, a.Key)
-				}
-				p := pendingApproval{Incident: inc.ID, Title: inc.Title, Action: a.Action, Object: a.Object}
-				if a.Status != playbook.ApprovalRequested {
-					p.Action = "" // decided
-				}
-				latest[a.Key] = p
+			if e.Type == incident.EntryActionSucceeded && !e.Time.Before(midnight) {
+				out.ActionsToday++
 			}
 		}
-		for _, k := range order {
-			if p := latest[k]; p.Action != "" && !inc.State.Final() {
-				out.PendingApprovals = append(out.PendingApprovals, p)
-			}
+		if inc.State.Final() {
+			continue
+		}
+		for _, p := range playbook.Pending(tl) {
+			out.PendingApprovals = append(out.PendingApprovals, pendingApproval{Incident: inc.ID, Title: inc.Title, Action: p.Action, Object: p.Object})
 		}
 	}
 	writeJSON(w, http.StatusOK, out)

@@ -193,9 +193,16 @@ async function incidents(params) {
   };
 }
 
+// pendingApprovals follows the engine: the latest record per key, except
+// that a decision stands (a later request does not reopen it).
 function pendingApprovals(timeline) {
   const latest = new Map();
-  for (const e of timeline) if (e.type === 'approval' && e.data) latest.set(e.data.key, e.data);
+  for (const e of timeline) {
+    if (e.type !== 'approval' || !e.data || !e.data.key) continue;
+    const prev = latest.get(e.data.key);
+    if (prev && prev.status !== 'requested' && e.data.status === 'requested') continue;
+    latest.set(e.data.key, e.data);
+  }
   return [...latest.values()].filter((a) => a.status === 'requested');
 }
 
