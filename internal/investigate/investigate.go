@@ -178,14 +178,6 @@ func (iv *Investigator) topUID(p *corev1.Pod) string {
 	return uid
 }
 
-// resources maps the kinds whose origin is looked up to their API group
-// and resource, as audit events name them.
-var resources = map[string][2]string{
-	"Pod": {"", "pods"}, "ReplicaSet": {"apps", "replicasets"}, "Deployment": {"apps", "deployments"},
-	"StatefulSet": {"apps", "statefulsets"}, "DaemonSet": {"apps", "daemonsets"}, "Job": {"batch", "jobs"},
-	"CronJob": {"batch", "cronjobs"}, "ReplicationController": {"", "replicationcontrollers"},
-}
-
 func (iv *Investigator) originOf(pod *corev1.Pod, chain owner.Chain) Origin {
 	o := Origin{Pod: iv.objectOrigin("Pod", pod.Namespace, pod.Name, string(pod.UID))}
 	if !chain.Bare() {
@@ -198,14 +190,14 @@ func (iv *Investigator) originOf(pod *corev1.Pod, chain owner.Chain) Origin {
 
 func (iv *Investigator) objectOrigin(kind, ns, name, uid string) ObjectOrigin {
 	oo := ObjectOrigin{Object: kind + " " + ns + "/" + name}
-	res, known := resources[kind]
+	group, resource, known := kubecache.Resource(kind)
 	switch {
 	case iv.audit == nil:
 		oo.Unknown = "unknown: quell receives no audit events (the API server's audit webhook is not configured for it)"
 	case !known:
 		oo.Unknown = "unknown: quell does not follow the origin of " + kind + " objects"
 	default:
-		created, changed, ok := iv.audit.Origin(res[0], res[1], ns, name, uid)
+		created, changed, ok := iv.audit.Origin(group, resource, ns, name, uid)
 		if !ok {
 			oo.Unknown = "unknown: no audit event recorded for it (created before quell received audit events, or by a request the audit policy omits)"
 		}

@@ -94,6 +94,13 @@ var kinds = map[string]struct {
 	}},
 }
 
+// Resource returns the API group and resource of a kind a Cache can
+// watch (as audit events and RBAC rules name them).
+func Resource(kind string) (group, resource string, ok bool) {
+	info, ok := kinds[kind]
+	return info.group, info.resource, ok
+}
+
 // Rules are the RBAC rules a Cache of kinds needs: list and watch.
 func Rules(ks ...string) []rbacv1.PolicyRule {
 	var rules []rbacv1.PolicyRule
