@@ -25,6 +25,7 @@ type Config struct {
 	Client     Client
 	Notify     Notify
 	Response   Response
+	HA         HA
 	Dev        Dev
 }
 
@@ -141,6 +142,13 @@ func Default() Config {
 			RateLimit:     5000,
 		},
 		Notify: Notify{KubeEvents: true},
+		HA: HA{
+			LeaseName:     "quell-leader",
+			LeaseDuration: 15 * time.Second,
+			RenewDeadline: 10 * time.Second,
+			RetryPeriod:   2 * time.Second,
+			PollInterval:  250 * time.Millisecond,
+		},
 		Response: Response{
 			Credentials:               CredentialsStanding,
 			HomeNamespace:             "quell-system",

@@ -21,7 +21,7 @@ type setting struct {
 
 // settings is the explicit table of every key quell accepts.
 func settings() []setting {
-	return []setting{
+	return append([]setting{
 		{"log.level", func(c *Config, v string) error { return parseLevel(&c.Log.Level, v) }, nil},
 		{"log.format", str(func(c *Config) *string { return &c.Log.Format }),
 			oneOf(func(c *Config) string { return c.Log.Format }, FormatText, FormatJSON)},
@@ -110,7 +110,7 @@ func settings() []setting {
 		{"response.suspensions_per_hour", integer(func(c *Config) *int { return &c.Response.SuspensionsPerHour }),
 			func(c *Config) error { return positive(int64(c.Response.SuspensionsPerHour)) }},
 		{"dev.k8s_bin_dir", str(func(c *Config) *string { return &c.Dev.K8sBinDir }), nil},
-	}
+	}, haSettings()...)
 }
 
 func str(field func(*Config) *string) func(*Config, string) error {

@@ -11,14 +11,19 @@ import (
 // ClientCAPool reads a PEM file of CA certificates for verifying client
 // certificates. It fails unless the file holds at least one certificate
 // and nothing but certificates.
-func ClientCAPool(path string) (*x509.CertPool, error) {
+func ClientCAPool(path string) (*x509.CertPool, error) { return CertPool("client CA file", path) }
+
+// CertPool reads a PEM file of certificates (what names it in errors).
+// It fails unless the file holds at least one certificate and nothing but
+// certificates.
+func CertPool(what, path string) (*x509.CertPool, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("read client CA file: %w", err)
+		return nil, fmt.Errorf("read %s: %w", what, err)
 	}
 	certs, err := parsePEMCerts(b)
 	if err != nil {
-		return nil, fmt.Errorf("client CA file %s: %w", path, err)
+		return nil, fmt.Errorf("%s %s: %w", what, path, err)
 	}
 	pool := x509.NewCertPool()
 	for _, c := range certs {

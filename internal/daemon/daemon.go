@@ -22,6 +22,7 @@ import (
 	"quell.dev/quell/internal/investigate"
 	"quell.dev/quell/internal/kube"
 	"quell.dev/quell/internal/kubecache"
+	"quell.dev/quell/internal/leader"
 	"quell.dev/quell/internal/notify"
 	"quell.dev/quell/internal/owner"
 	"quell.dev/quell/internal/playbook"
@@ -123,25 +124,52 @@ func RunServer(ctx context.Context, cfg *config.Config, log *slog.Logger, ready 
 		var issuer playbook.Issuer
 		if rc.Credentials == config.CredentialsJIT || slices.ContainsFunc(policy.Playbooks, func(p *playbook.Playbook) bool { return p.Credentials == config.CredentialsJIT }) {
 			issuer = jit.NewIssuer(cs, restCfg, jit.Options{HomeNamespace: rc.HomeNamespace, Log: log})
-			// Before any response starts: what a previous run left is
-			// orphaned (one server acts on a cluster; its leases died with it).
-			sweepJIT(ctx, cs, log, true)
-			wg.Go(func() {
-				for {
-					select {
-					case <-ctx.Done():
-						return
-					case <-time.After(time.Minute):
-						sweepJIT(ctx, cs, log, false) // leases that expired without a release
-					}
-				}
-			})
+		}
+		var poll time.Duration
+		if cfg.HA.Enabled {
+			poll = cfg.HA.PollInterval
 		}
 		eng := playbook.New(playbook.Options{Store: store, Client: cs, Resolver: resolver, Investigator: investigator, Log: log, Issuer: issuer, Mode: cfg.Server.Mode, Notify: dispatcher, Registerer: reg,
 			Registry: actions, Policy: policy, PolicyFiles: rc.Playbooks, Credentials: rc.Credentials, Protected: rc.ProtectedNamespaces,
 			VerifyHold: rc.VerifyHold, GracePeriod: gracePeriod(rc.GracePeriod), ActionsPerMinute: rc.ActionsPerMinute, NamespaceActionsPerMinute: rc.NamespaceActionsPerMinute,
-			SuspensionsPerHour: rc.SuspensionsPerHour, Cluster: cfg.Kubernetes.Cluster, Window: cfg.Server.Window})
-		wg.Go(func() { eng.Start(ctx) })
+			SuspensionsPerHour: rc.SuspensionsPerHour, Cluster: cfg.Kubernetes.Cluster, Window: cfg.Server.Window,
+			Standby: cfg.HA.Enabled, PollInterval: poll})
+		respond := func(ctx context.Context) {
+			if issuer != nil {
+				// Before any response starts: what a previous leader left is
+				// orphaned (one replica acts on a cluster; its leases died
+				// with it).
+				sweepJIT(ctx, cs, log, true)
+				wg.Go(func() {
+					for {
+						select {
+						case <-ctx.Done():
+							return
+						case <-time.After(time.Minute):
+							sweepJIT(ctx, cs, log, false) // leases that expired without a release
+						}
+					}
+				})
+			}
+			eng.Start(ctx)
+		}
+		if cfg.HA.Enabled {
+			identity, err := replicaIdentity(cfg)
+			if err != nil {
+				return err
+			}
+			el, err := newElector(cfg, cs, identity, cfg.Kubernetes.Cluster, log, reg)
+			if err != nil {
+				return err
+			}
+			if opts.PeerTransport, err = peerTransport(cfg); err != nil {
+				return err
+			}
+			opts.Leaders = &leaders{identity: identity, electors: map[string]*leader.Elector{cfg.Kubernetes.Cluster: el}}
+			wg.Go(func() { _ = el.Start(ctx, respond) })
+		} else {
+			wg.Go(func() { respond(ctx) })
+		}
 		opts.Sinks = append(opts.Sinks, eng)
 		opts.Responder, opts.Playbooks = eng, eng
 		log.Info("response engine ready", "mode", cfg.Server.Mode, "credentials", rc.Credentials, "playbooks", len(policy.Playbooks))

@@ -106,6 +106,14 @@ type Options struct {
 	// far back Start looks for open incidents to resume.
 	Cluster string
 	Window  time.Duration
+	// Standby (high availability): alerts committed while Start does not
+	// run (another replica leads) are not queued here, and restore,
+	// approve and manual responses return ErrNotLeader; the leader finds
+	// them in the store. PollInterval is how often a running engine reads
+	// the store for incidents with alerts it has not read (stored by
+	// another replica); 0: never.
+	Standby      bool
+	PollInterval time.Duration
 }
 
 // Issuer grants just-in-time credentials for one response: a client
@@ -130,6 +138,10 @@ type Engine struct {
 	verifying   sync.WaitGroup
 	verifySlots chan struct{} // bounds concurrent verifications
 	inFlight    sync.Map
+	// running is true while Start runs; tracker knows which incidents'
+	// alerts were read here, for the store poll.
+	running atomic.Bool
+	tracker tracker
 }
 
 type job struct {
@@ -199,9 +211,11 @@ func (e *Engine) SetPolicy(p *Policy) { e.policy.Store(p) }
 
 // enqueue queues j, or drops and counts it when the queue is full.
 func (e *Engine) enqueue(j job) {
+	e.tracker.queue(j.incident, 1)
 	select {
 	case e.queue <- j:
 	default:
+		e.tracker.queue(j.incident, -1)
 		e.m.dropped.Inc()
 		e.opts.Log.Warn("response queue full; alert not handled", "incident", j.incident, "rule", j.alert.Rule)
 	}
@@ -210,6 +224,9 @@ func (e *Engine) enqueue(j job) {
 // Committed implements the server's Sink: alerts that were recorded (not
 // duplicates) are queued for a response.
 func (e *Engine) Committed(alerts []incident.Alert, results []incident.IngestResult) {
+	if e.acting() != nil {
+		return // the leader reads them from the store
+	}
 	for i, r := range results {
 		if r.Deduplicated {
 			continue
@@ -221,9 +238,14 @@ func (e *Engine) Committed(alerts []incident.Alert, results []incident.IngestRes
 // Start resumes the responses a previous run left unfinished, then runs
 // the workers (and the playbook reloader) until ctx is done.
 func (e *Engine) Start(ctx context.Context) error {
+	e.running.Store(true)
+	defer e.running.Store(false)
 	var wg sync.WaitGroup
 	if len(e.opts.PolicyFiles) > 0 {
 		wg.Go(func() { e.reload(ctx) })
+	}
+	if e.opts.PollInterval > 0 {
+		wg.Go(func() { e.follow(ctx) })
 	}
 	if err := e.resumeAll(ctx); err != nil {
 		e.opts.Log.Error("resume unfinished responses", "err", err)
@@ -236,6 +258,7 @@ func (e *Engine) Start(ctx context.Context) error {
 					return
 				case j := <-e.queue:
 					e.run(ctx, j)
+					e.tracker.queue(j.incident, -1)
 				}
 			}
 		})
@@ -254,22 +277,24 @@ func (e *Engine) lock(id int64) func() {
 }
 
 type metrics struct {
-	dropped prometheus.Counter
-	reloads *prometheus.CounterVec
-	actions *prometheus.CounterVec
-	latency prometheus.Histogram
+	dropped  prometheus.Counter
+	followed prometheus.Counter
+	reloads  *prometheus.CounterVec
+	actions  *prometheus.CounterVec
+	latency  prometheus.Histogram
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
 	m := &metrics{
-		dropped: prometheus.NewCounter(prometheus.CounterOpts{Name: "quell_response_queue_dropped_total", Help: "Alerts not handled because the response queue was full."}),
-		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "quell_playbook_reloads_total", Help: "Playbook file changes by result (applied, invalid)."}, []string{"result"}),
-		actions: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "quell_actions_total", Help: "Response actions by type and result."}, []string{"action", "result"}),
+		dropped:  prometheus.NewCounter(prometheus.CounterOpts{Name: "quell_response_queue_dropped_total", Help: "Alerts not handled because the response queue was full."}),
+		followed: prometheus.NewCounter(prometheus.CounterOpts{Name: "quell_response_followed_total", Help: "Incidents queued from the store poll: alerts another replica stored."}),
+		reloads:  prometheus.NewCounterVec(prometheus.CounterOpts{Name: "quell_playbook_reloads_total", Help: "Playbook file changes by result (applied, invalid)."}, []string{"result"}),
+		actions:  prometheus.NewCounterVec(prometheus.CounterOpts{Name: "quell_actions_total", Help: "Response actions by type and result."}, []string{"action", "result"}),
 		latency: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "quell_alert_to_contained_seconds", Help: "Alert time to verified containment.",
 			Buckets: prometheus.ExponentialBuckets(0.005, 2, 14)}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.dropped, m.reloads, m.actions, m.latency)
+		reg.MustRegister(m.dropped, m.followed, m.reloads, m.actions, m.latency)
 	}
 	return m
 }

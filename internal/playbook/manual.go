@@ -22,6 +22,9 @@ var ErrBadRequest = errors.New("bad request")
 // enforce mode or, with DryRun, dry-run. It returns the incident's id once
 // the response has run; cancelling ctx does not stop a response begun.
 func (e *Engine) Manual(ctx context.Context, req respond.Request, who string) (int64, error) {
+	if err := e.acting(); err != nil {
+		return 0, err
+	}
 	if err := e.checkRequest(req); err != nil {
 		return 0, err
 	}

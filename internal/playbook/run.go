@@ -70,6 +70,7 @@ func (e *Engine) respond(ctx context.Context, j job) (verification, error) {
 	if err != nil {
 		return nil, fmt.Errorf("get incident: %w", err)
 	}
+	e.tracker.saw(inc)
 	if inc.State.Final() {
 		return nil, nil
 	}

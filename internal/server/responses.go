@@ -17,6 +17,11 @@ func (s *Server) handleRestore(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	recs, err := s.opts.Responder.Restore(r.Context(), id, actor(r.Context()))
+	if errors.Is(err, playbook.ErrNotLeader) {
+		w.Header().Set("Retry-After", "1")
+		writeError(w, errNotLeader)
+		return
+	}
 	if err != nil {
 		s.log.Error("restore failed", "incident", id, "err", err)
 		writeError(w, &apiError{Status: http.StatusBadGateway, Code: "restore_failed", Message: err.Error()})
@@ -37,6 +42,9 @@ func (s *Server) handleApprove(veto bool) http.HandlerFunc {
 		}
 		n, err := s.opts.Responder.Approve(r.Context(), id, actor(r.Context()), veto)
 		switch {
+		case errors.Is(err, playbook.ErrNotLeader):
+			w.Header().Set("Retry-After", "1")
+			writeError(w, errNotLeader)
 		case errors.Is(err, playbook.ErrNothingPending):
 			writeError(w, &apiError{Status: http.StatusConflict, Code: "nothing_pending", Message: "incident has no pending approval"})
 		case err != nil:
@@ -69,6 +77,11 @@ func (s *Server) handleResponse(w http.ResponseWriter, r *http.Request) {
 		s.log.Warn("manual response may outlast the write timeout", "err", err)
 	}
 	id, err := s.opts.Responder.Manual(r.Context(), req, actor(r.Context()))
+	if errors.Is(err, playbook.ErrNotLeader) {
+		w.Header().Set("Retry-After", "1")
+		writeError(w, errNotLeader)
+		return
+	}
 	if errors.Is(err, playbook.ErrBadRequest) {
 		writeError(w, badRequest(err.Error(), ""))
 		return

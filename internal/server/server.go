@@ -55,6 +55,11 @@ type Options struct {
 	// their endpoints answer 501.
 	Rules     RulesInfo
 	Playbooks PlaybooksInfo
+	// Leaders, when set (high availability), says which replica responds
+	// on each cluster; requests that act are forwarded to it through
+	// PeerTransport (nil: http.DefaultTransport).
+	Leaders       Leaders
+	PeerTransport http.RoundTripper
 }
 
 // Responder is what the API asks of the response engine.
@@ -89,6 +94,7 @@ type Server struct {
 	addr      chan net.Addr
 	clientCAs *x509.CertPool // mutual TLS; nil: off
 	sensors   sensorSet
+	forward   *forwarder // nil: this replica responds on every cluster
 }
 
 // New validates opts and builds a Server.
@@ -137,6 +143,9 @@ func New(opts Options) (*Server, error) {
 	s.auditSeen = newSeenSet(10*time.Minute, 100_000)
 	s.batcher = newBatcher(opts.Store, opts.Window, 4096, 1000, opts.Log)
 	s.batcher.onCommit = s.committed
+	if opts.Leaders != nil {
+		s.forward = newForwarder(opts.Leaders, opts.PeerTransport)
+	}
 	s.handler = s.routes()
 	return s, nil
 }
@@ -174,10 +183,10 @@ func (s *Server) routes() http.Handler {
 	authed.HandleFunc("POST /v1/incidents/{id}/resolve", s.handleTransition(incident.StateResolved))
 	authed.HandleFunc("POST /v1/incidents/{id}/false-positive", s.handleTransition(incident.StateFalsePositive))
 	authed.HandleFunc("POST /v1/incidents/{id}/reopen", s.handleTransition(incident.StateOpen))
-	authed.HandleFunc("POST /v1/incidents/{id}/restore", s.handleRestore)
-	authed.HandleFunc("POST /v1/incidents/{id}/approve", s.handleApprove(false))
-	authed.HandleFunc("POST /v1/incidents/{id}/veto", s.handleApprove(true))
-	authed.HandleFunc("POST /v1/responses", s.handleResponse)
+	authed.HandleFunc("POST /v1/incidents/{id}/restore", s.leaderOnly(s.incidentCluster, s.handleRestore))
+	authed.HandleFunc("POST /v1/incidents/{id}/approve", s.leaderOnly(s.incidentCluster, s.handleApprove(false)))
+	authed.HandleFunc("POST /v1/incidents/{id}/veto", s.leaderOnly(s.incidentCluster, s.handleApprove(true)))
+	authed.HandleFunc("POST /v1/responses", s.leaderOnly(s.bodyCluster, s.handleResponse))
 	authed.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{}))
 
 	root := http.NewServeMux()
