@@ -281,6 +281,7 @@ type metrics struct {
 	followed prometheus.Counter
 	reloads  *prometheus.CounterVec
 	actions  *prometheus.CounterVec
+	restores *prometheus.CounterVec
 	latency  prometheus.Histogram
 }
 
@@ -290,11 +291,12 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		followed: prometheus.NewCounter(prometheus.CounterOpts{Name: "quell_response_followed_total", Help: "Incidents queued from the store poll: alerts another replica stored."}),
 		reloads:  prometheus.NewCounterVec(prometheus.CounterOpts{Name: "quell_playbook_reloads_total", Help: "Playbook file changes by result (applied, invalid)."}, []string{"result"}),
 		actions:  prometheus.NewCounterVec(prometheus.CounterOpts{Name: "quell_actions_total", Help: "Response actions by type and result."}, []string{"action", "result"}),
+		restores: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "quell_restores_total", Help: "Actions restored by result."}, []string{"action", "result"}),
 		latency: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "quell_alert_to_contained_seconds", Help: "Alert time to verified containment.",
 			Buckets: prometheus.ExponentialBuckets(0.005, 2, 14)}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.dropped, m.followed, m.reloads, m.actions, m.latency)
+		reg.MustRegister(m.dropped, m.followed, m.reloads, m.actions, m.restores, m.latency)
 	}
 	return m
 }

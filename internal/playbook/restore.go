@@ -41,6 +41,7 @@ func (e *Engine) Restore(ctx context.Context, id int64, who string) ([]respond.R
 		}
 		env := respond.Env{Client: e.opts.Client, Incident: id, Log: e.opts.Log}
 		out, err := r.Restore(ctx, env, rec)
+		e.m.restores.WithLabelValues(rec.Action, result(err)).Inc()
 		if err != nil {
 			_, _ = e.append(ctx, id, incident.EntryRestore, "restore of "+rec.Action+" failed: "+err.Error(), rec)
 			return done, fmt.Errorf("restore %s %s: %w", rec.Action, rec.Object, err)
