@@ -28,7 +28,16 @@ type migration struct {
 	version int
 	name    string
 	sql     string
+	// contract: older programs cannot work on the database once it is
+	// applied (it drops or renames what they use); see 0004.
+	contract bool
 }
+
+// contractMark starts the file of a contract migration.
+const contractMark = "-- quell:contract"
+
+// minReaderVersion is the migration that adds schema_migrations.min_reader.
+const minReaderVersion = 4
 
 // migrations returns d's migrations in version order.
 func migrations(d dialect) ([]migration, error) {
@@ -67,7 +76,7 @@ func loadMigrations(fsys fs.FS, dir string, d dialect) ([]migration, error) {
 		if err != nil {
 			return nil, fmt.Errorf("read migration %s: %w", f.Name(), err)
 		}
-		byVersion[v] = migration{version: v, name: base, sql: string(b)}
+		byVersion[v] = migration{version: v, name: base, sql: string(b), contract: strings.HasPrefix(string(b), contractMark)}
 	}
 	out := make([]migration, 0, len(byVersion))
 	for _, m := range byVersion {
@@ -110,8 +119,19 @@ func (s *Store) apply(ctx context.Context, ms []migration) error {
 		if err := tx.QueryRowContext(ctx, "SELECT COALESCE(MAX(version), 0) FROM schema_migrations").Scan(&current); err != nil {
 			return fmt.Errorf("read schema version: %w", err)
 		}
+		minReader := 0
+		if current >= minReaderVersion {
+			if err := tx.QueryRowContext(ctx, "SELECT COALESCE(MAX(min_reader), 0) FROM schema_migrations").Scan(&minReader); err != nil {
+				return fmt.Errorf("read schema min_reader: %w", err)
+			}
+		}
 		if latest := ms[len(ms)-1].version; current > latest {
-			return fmt.Errorf("database schema version %d is newer than this program's %d", current, latest)
+			// A newer program migrated the database: this one runs on it
+			// while no contract migration since made it incompatible.
+			if latest < minReader {
+				return fmt.Errorf("database schema version %d needs a program that knows schema version %d or later; this one knows up to %d: upgrade it", current, minReader, latest)
+			}
+			return nil
 		}
 		for _, m := range ms {
 			if m.version <= current {
@@ -125,8 +145,14 @@ func (s *Store) apply(ctx context.Context, ms []migration) error {
 					return fmt.Errorf("apply %04d_%s: %w", m.version, m.name, err)
 				}
 			}
-			if _, err := tx.ExecContext(ctx, rebind(s.dialect, "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)"),
-				m.version, m.name, s.now().UnixNano()); err != nil {
+			insert, args := "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)", []any{m.version, m.name, s.now().UnixNano()}
+			if m.version >= minReaderVersion {
+				if m.contract {
+					minReader = m.version - 1
+				}
+				insert, args = "INSERT INTO schema_migrations (version, name, applied_at, min_reader) VALUES (?, ?, ?, ?)", append(args, minReader)
+			}
+			if _, err := tx.ExecContext(ctx, rebind(s.dialect, insert), args...); err != nil {
 				return fmt.Errorf("record %04d_%s: %w", m.version, m.name, err)
 			}
 		}
