@@ -158,18 +158,21 @@ func TestConcurrentOpen(t *testing.T) {
 	})
 }
 
+// TestNewerSchemaRefused: a database a newer program contracted (its
+// min_reader is past this program's schema) is refused with the versions;
+// TestTwoVersionsSideBySide has the expand case that is accepted.
 func TestNewerSchemaRefused(t *testing.T) {
 	eachBackend(t, func(t *testing.T, dsn string) {
 		s := mustOpen(t, dsn)
-		if _, err := s.w.ExecContext(t.Context(), rebind(s.dialect, "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, 'future', 0)"), 9999); err != nil {
+		if _, err := s.w.ExecContext(t.Context(), rebind(s.dialect, "INSERT INTO schema_migrations (version, name, applied_at, min_reader) VALUES (?, 'future', 0, ?)"), 9999, 9998); err != nil {
 			t.Fatal(err)
 		}
 		s.Close()
 		if s, err := Open(t.Context(), dsn); err == nil {
 			s.Close()
-			t.Fatal("Open of a database with a newer schema succeeded")
-		} else if !strings.Contains(err.Error(), "newer") {
-			t.Errorf("Open: %v, want a newer-schema error", err)
+			t.Fatal("Open of a database with a newer, contracted schema succeeded")
+		} else if !strings.Contains(err.Error(), "database schema version 9999 needs a program that knows schema version 9998 or later") {
+			t.Errorf("Open: %v, want the versions named", err)
 		}
 	})
 }
