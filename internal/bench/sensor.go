@@ -11,10 +11,10 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
+
+	"quell.dev/quell/internal/sensor/storm"
 )
 
 // Sensor runs `exe sensor --output stdout` (root only; its alerts are
@@ -169,32 +169,17 @@ func rssKiB(pid int) (int64, error) {
 // GeneratorCommand is the hidden command of quell that runs Generate.
 const GeneratorCommand = "__exec-storm"
 
-// Generate launches `true` (busybox's when installed, static, else
-// /bin/true) from 2 goroutines (fork, exec, wait) for d and returns how
+// Generate launches a program that does nothing (storm.Nop, a minimal
+// static executable; /bin/true on an architecture it has none for) from 2
+// goroutines (fork, exec, wait) for d, as fast as they go, and returns how
 // many ran.
 func Generate(d time.Duration) int {
-	var launched atomic.Int64
-	start := time.Now()
-	var wg sync.WaitGroup
-	attr := &syscall.ProcAttr{Env: []string{}, Files: []uintptr{0, 1, 2}}
 	prog := "/bin/true"
-	if _, err := os.Stat("/bin/busybox"); err == nil {
-		prog = "/bin/busybox" // static: exec costs no dynamic loading, so more launches per second
+	if dir, err := os.MkdirTemp("", "quell-storm-"); err == nil {
+		defer os.RemoveAll(dir)
+		if p, err := storm.Nop(dir, "true"); err == nil {
+			prog = p
+		}
 	}
-	for range 2 {
-		wg.Go(func() {
-			for time.Since(start) < d {
-				pid, err := syscall.ForkExec(prog, []string{"true"}, attr)
-				if err != nil {
-					continue
-				}
-				var ws syscall.WaitStatus
-				if _, err := syscall.Wait4(pid, &ws, 0, nil); err == nil {
-					launched.Add(1)
-				}
-			}
-		})
-	}
-	wg.Wait()
-	return int(launched.Load())
+	return int(storm.Run(storm.Options{Program: prog, Duration: d}).Launched)
 }

@@ -2,6 +2,7 @@ package sensor_test
 
 import (
 	"bufio"
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -23,75 +24,34 @@ import (
 
 	"quell.dev/quell/internal/sensor"
 	"quell.dev/quell/internal/sensor/bpf"
+	"quell.dev/quell/internal/sensor/storm"
 )
 
 // The exec storm: a separate generator process (this test binary in
-// helper mode) fork+execs /bin/true at a fixed rate, or as fast as it can
-// (rate 0), for a few seconds; every stormEvery-th launch is instead a
-// copy of /bin/true named nc whose argv carries its launch time, which
-// fires a rule, so the benchmark measures exec → alert delivered to a
-// local HTTP receiver. The sensor runs in the benchmark process, so its
+// helper mode) launches a program that does nothing (storm.Nop: a minimal
+// static executable, so an exec costs no dynamic loading) at a fixed rate,
+// or as fast as it can (rate 0), for a few seconds; every stormEvery-th
+// launch is instead a copy named nc whose argv carries its launch time,
+// which fires a rule, so the benchmark measures exec → alert delivered to
+// a local HTTP receiver. The sensor runs in the benchmark process, so its
 // CPU is this process's rusage; the generator's is not counted.
 //
 //	go test -run '^$' -bench ExecStorm -benchtime 1x ./internal/sensor
 //
 // QUELL_STORM_SECONDS sets the length of each run (default 5);
-// QUELL_STORM_BIN the program launched (default /bin/true; a static
-// binary such as /bin/busybox is cheaper to exec and reaches higher rates).
+// QUELL_STORM_BIN the program launched instead (e.g. /bin/true, which
+// costs a dynamic loader per exec and reaches far lower rates).
 const stormEvery = 100
 
 func stormHelper() int {
 	rate, _ := strconv.Atoi(os.Getenv("QUELL_STORM_RATE"))
 	secs, _ := strconv.ParseFloat(os.Getenv("QUELL_STORM_SECONDS"), 64)
-	bin, nc := os.Getenv("QUELL_STORM_BIN"), os.Getenv("QUELL_STORM_NC")
-	var reaped atomic.Int64
-	go func() {
-		var ws syscall.WaitStatus
-		for {
-			if _, err := syscall.Wait4(-1, &ws, 0, nil); err == syscall.ECHILD {
-				time.Sleep(time.Millisecond)
-				continue
-			}
-			reaped.Add(1)
-		}
-	}()
-	var launched atomic.Int64
-	launch := func() {
-		n := launched.Add(1)
-		path, argv := bin, []string{"true"}
-		if n%stormEvery == 0 {
-			path, argv = nc, []string{"nc", "quell-storm", "t=" + strconv.FormatInt(time.Now().UnixNano(), 10)}
-		}
-		if _, err := syscall.ForkExec(path, argv, &syscall.ProcAttr{}); err != nil {
-			launched.Add(-1)
-		}
-	}
-	start := time.Now()
-	end := start.Add(time.Duration(secs * float64(time.Second)))
-	if rate > 0 {
-		for now := time.Now(); now.Before(end); now = time.Now() {
-			due := int64(now.Sub(start).Seconds() * float64(rate))
-			for launched.Load() < due && time.Now().Before(end) {
-				launch()
-			}
-			time.Sleep(200 * time.Microsecond)
-		}
-	} else {
-		var wg sync.WaitGroup
-		for range 2 {
-			wg.Go(func() {
-				for time.Now().Before(end) {
-					launch()
-				}
-			})
-		}
-		wg.Wait()
-	}
-	elapsed := time.Since(start)
-	for reaped.Load() < launched.Load() && time.Since(start) < elapsed+10*time.Second {
-		time.Sleep(time.Millisecond)
-	}
-	fmt.Printf("launched %d %d\n", launched.Load(), elapsed.Nanoseconds())
+	r := storm.Run(storm.Options{Program: os.Getenv("QUELL_STORM_BIN"), Rate: rate, Duration: time.Duration(secs * float64(time.Second)),
+		Mark: stormEvery, Marked: os.Getenv("QUELL_STORM_NC"),
+		MarkArgs: func(at time.Time) []string {
+			return []string{"nc", "quell-storm", "t=" + strconv.FormatInt(at.UnixNano(), 10)}
+		}})
+	fmt.Printf("launched %d %d\n", r.Launched, r.Elapsed.Nanoseconds())
 	return 0
 }
 
@@ -115,12 +75,15 @@ func runStorm(b *testing.B, rate int) {
 	if secs == "" {
 		secs = "5"
 	}
-	bin := os.Getenv("QUELL_STORM_BIN") // default /bin/true
-	if bin == "" {
-		bin = "/bin/true"
-	}
 	dir := b.TempDir()
-	nc := copyBinary(b, "/bin/true", dir, "nc")
+	bin := os.Getenv("QUELL_STORM_BIN")
+	nc, err := storm.Nop(dir, "nc")
+	if err == nil && bin == "" {
+		bin, err = storm.Nop(dir, "true")
+	}
+	if err != nil { // another architecture: real programs, fewer launches per second
+		bin, nc = cmp.Or(bin, "/bin/true"), copyBinary(b, "/bin/true", dir, "nc")
+	}
 
 	var mu sync.Mutex
 	var latencies []time.Duration
