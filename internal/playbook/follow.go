@@ -75,7 +75,7 @@ func (t *tracker) prune(age time.Duration) {
 }
 
 // follow polls the store every PollInterval while the engine runs and
-// queues the open or acting incidents of its cluster that have alerts this
+// queues the incidents of its cluster not closed that have alerts this
 // engine has not read: stored by another replica, or by this one while it
 // stood by.
 func (e *Engine) follow(ctx context.Context) {
@@ -104,7 +104,15 @@ func (e *Engine) follow(ctx context.Context) {
 
 // poll queues the incidents changed since with alerts not read here.
 func (e *Engine) poll(ctx context.Context, since time.Time) error {
-	f := incident.Filter{States: []incident.State{incident.StateOpen, incident.StateActing}, UpdatedSince: since, Cluster: e.opts.Cluster, Limit: 500}
+	// Every state an alert may still be acted on in: a contained
+	// incident's new alert may escalate, a failed one's may act again.
+	var states []incident.State
+	for _, st := range incident.States() {
+		if !st.Final() {
+			states = append(states, st)
+		}
+	}
+	f := incident.Filter{States: states, UpdatedSince: since, Cluster: e.opts.Cluster, Limit: 500}
 	for {
 		page, err := e.opts.Store.List(ctx, f)
 		if err != nil {
