@@ -1,18 +1,12 @@
 package sensor_test
 
 import (
-	"bufio"
 	"cmp"
-	"encoding/json"
 	"fmt"
-	"net/http"
-	"net/http/httptest"
 	"os"
-	"os/exec"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -28,13 +22,16 @@ import (
 )
 
 // The exec storm: a separate generator process (this test binary in
-// helper mode) launches a program that does nothing (storm.Nop: a minimal
-// static executable, so an exec costs no dynamic loading) at a fixed rate,
-// or as fast as it can (rate 0), for a few seconds; every stormEvery-th
-// launch is instead a copy named nc whose argv carries its launch time,
-// which fires a rule, so the benchmark measures exec → alert delivered to
-// a local HTTP receiver. The sensor runs in the benchmark process, so its
-// CPU is this process's rusage; the generator's is not counted.
+// helper mode, storm_helper_test.go) launches a program that does nothing
+// (storm.Nop: a minimal static executable, so an exec costs no dynamic
+// loading) at a fixed rate, or as fast as it can (rate 0), for a few
+// seconds; every stormEvery-th launch is instead a copy named nc whose
+// argv carries its launch time, which fires a rule. The generator also
+// receives the sensor's alerts over HTTP, so the benchmark measures exec →
+// alert delivered. The sensor runs in the benchmark process, so its CPU is
+// this process's rusage; neither the generator's launches nor the
+// receiver's work is counted. The sensor's CPU while the machine is idle
+// is measured first: "marginal" figures leave it out.
 //
 //	go test -run '^$' -bench ExecStorm -benchtime 1x ./internal/sensor
 //
@@ -42,18 +39,6 @@ import (
 // QUELL_STORM_BIN the program launched instead (e.g. /bin/true, which
 // costs a dynamic loader per exec and reaches far lower rates).
 const stormEvery = 100
-
-func stormHelper() int {
-	rate, _ := strconv.Atoi(os.Getenv("QUELL_STORM_RATE"))
-	secs, _ := strconv.ParseFloat(os.Getenv("QUELL_STORM_SECONDS"), 64)
-	r := storm.Run(storm.Options{Program: os.Getenv("QUELL_STORM_BIN"), Rate: rate, Duration: time.Duration(secs * float64(time.Second)),
-		Mark: stormEvery, Marked: os.Getenv("QUELL_STORM_NC"),
-		MarkArgs: func(at time.Time) []string {
-			return []string{"nc", "quell-storm", "t=" + strconv.FormatInt(at.UnixNano(), 10)}
-		}})
-	fmt.Printf("launched %d %d\n", r.Launched, r.Elapsed.Nanoseconds())
-	return 0
-}
 
 func BenchmarkExecStorm(b *testing.B) {
 	requireRoot(b)
@@ -85,42 +70,15 @@ func runStorm(b *testing.B, rate int) {
 		bin, nc = cmp.Or(bin, "/bin/true"), copyBinary(b, "/bin/true", dir, "nc")
 	}
 
-	var mu sync.Mutex
-	var latencies []time.Duration
-	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var batch struct {
-			Alerts []struct {
-				Fields map[string]any `json:"fields"`
-			} `json:"alerts"`
-		}
-		if err := json.NewDecoder(r.Body).Decode(&batch); err != nil {
-			http.Error(w, err.Error(), http.StatusBadRequest)
-			return
-		}
-		now := time.Now()
-		mu.Lock()
-		for _, a := range batch.Alerts {
-			cmd, _ := a.Fields["proc.cmdline"].(string)
-			if _, ts, ok := strings.Cut(cmd, "quell-storm t="); ok {
-				if n, err := strconv.ParseInt(ts, 10, 64); err == nil {
-					latencies = append(latencies, now.Sub(time.Unix(0, n)))
-				}
-			}
-		}
-		mu.Unlock()
-		w.WriteHeader(http.StatusAccepted)
-	}))
-	defer recv.Close()
-
+	gen := startGenerator(b, rate, secs, bin, nc)
 	reg := prometheus.NewRegistry()
-	out, err := sensor.NewServerOutput(sensor.ServerOptions{URL: recv.URL, Token: "t", Registry: reg})
+	out, err := sensor.NewServerOutput(sensor.ServerOptions{URL: gen.url, Token: "t", Registry: reg})
 	if err != nil {
 		b.Fatal(err)
 	}
-	var genPid atomic.Int64
 	var seen atomic.Int64
 	tap := func(e *sensor.Event) {
-		if e.Kind == sensor.KindExec && int64(e.Proc.Ppid) == genPid.Load() {
+		if e.Kind == sensor.KindExec && int64(e.Proc.Ppid) == int64(gen.cmd.Process.Pid) {
 			seen.Add(1)
 		}
 	}
@@ -136,47 +94,30 @@ func runStorm(b *testing.B, rate int) {
 	if stats, err := ebpf.EnableStats(unix.BPF_STATS_RUN_TIME); err == nil {
 		defer stats.Close()
 	}
+	idleCPU, idleWall := rusageCPU(), time.Now()
+	time.Sleep(2 * time.Second)
+	idlePct := 100 * (rusageCPU() - idleCPU).Seconds() / time.Since(idleWall).Seconds()
+
 	runs0 := runStats(s)
 	before := gatherCounters(b, reg)
 	cpu0 := rusageCPU()
 	t0 := time.Now()
-	gen := exec.Command(os.Args[0], "-test.run=^$")
-	gen.Env = append(os.Environ(), helperEnv+"=storm", "QUELL_STORM_RATE="+strconv.Itoa(rate),
-		"QUELL_STORM_SECONDS="+secs, "QUELL_STORM_BIN="+bin, "QUELL_STORM_NC="+nc)
-	stdout, _ := gen.StdoutPipe()
-	if err := gen.Start(); err != nil {
-		b.Fatal(err)
-	}
-	genPid.Store(int64(gen.Process.Pid))
-	sc := bufio.NewScanner(stdout)
-	var launched, genNanos int64
-	for sc.Scan() {
-		fmt.Sscanf(sc.Text(), "launched %d %d", &launched, &genNanos)
-	}
-	if err := gen.Wait(); err != nil {
-		b.Fatalf("generator: %v", err)
-	}
-	// Let the pipeline and the output drain, then measure.
-	wantAlerts := int(launched / stormEvery)
-	for last, lastChange := seen.Load(), time.Now(); time.Since(lastChange) < 3*time.Second; time.Sleep(20 * time.Millisecond) {
-		mu.Lock()
-		n := len(latencies)
-		mu.Unlock()
-		if seen.Load() >= launched && n >= wantAlerts {
-			break
-		}
+	launched, genNanos := gen.launch(b)
+	// Let the pipeline drain (every launch seen), and the output deliver
+	// the alerts, then measure.
+	for last, lastChange := seen.Load(), time.Now(); seen.Load() < launched && time.Since(lastChange) < 3*time.Second; time.Sleep(5 * time.Millisecond) {
 		if s := seen.Load(); s != last {
 			last, lastChange = s, time.Now()
 		}
 	}
+	wantAlerts := int(launched / stormEvery)
+	latencies := gen.latencies(b)
 	wall := time.Since(t0)
 	cpu := rusageCPU() - cpu0
 
 	execRate := float64(launched) / (float64(genNanos) / 1e9)
 	cpuPct := 100 * cpu.Seconds() / wall.Seconds()
-	mu.Lock()
-	lat := slices.Clone(latencies)
-	mu.Unlock()
+	lat := latencies
 	slices.Sort(lat)
 	pct := func(p float64) float64 {
 		if len(lat) == 0 {
@@ -199,6 +140,8 @@ func runStorm(b *testing.B, rate int) {
 	b.ReportMetric(metrics["quell_sensor_events_dropped_total"], "queue-dropped")
 	b.ReportMetric(cpuPct, "cpu%")
 	b.ReportMetric(cpuPct/(execRate/1000), "cpu%/1k-exec/s")
+	b.ReportMetric(idlePct, "idle-cpu%")
+	b.ReportMetric((cpuPct-idlePct)/(allRate/1000), "marginal-cpu%/1k-exec/s")
 	b.ReportMetric(rss/1024, "rss-MB")
 	b.ReportMetric(hwm/1024, "peak-rss-MB")
 	b.ReportMetric(float64(len(lat)), "alerts")
@@ -217,10 +160,10 @@ func runStorm(b *testing.B, rate int) {
 	}
 	slices.Sort(progNs)
 	b.ReportMetric(0, "ns/op")
-	b.Logf("rate %d: launched %d (%.0f/s) seen %d, lost %v, dropped %v; all execs on the machine %.0f/s; sensor cpu %.1f%% of a core over %v = %.2f%% per 1k exec/s; rss %.1f MB (peak %.1f); alerts %d/%d, exec->delivered p50 %.2f ms p99 %.2f ms; kernel programs: %s",
+	b.Logf("rate %d: launched %d (%.0f/s) seen %d, lost %v, dropped %v; all execs on the machine %.0f/s; sensor cpu %.1f%% of a core over %v = %.2f%% per 1k exec/s (idle %.2f%%: marginal %.2f%% per 1k exec/s); rss %.1f MB (peak %.1f); alerts %d/%d, exec->delivered p50 %.2f ms p99 %.2f ms; kernel programs: %s",
 		rate, launched, execRate, seen.Load(), metrics["quell_sensor_kernel_events_lost_total"],
 		metrics["quell_sensor_events_dropped_total"], allRate, cpuPct, wall.Round(time.Millisecond), cpuPct/(allRate/1000),
-		rss/1024, hwm/1024, len(lat), wantAlerts, pct(0.5), pct(0.99), strings.Join(progNs, ", "))
+		idlePct, (cpuPct-idlePct)/(allRate/1000), rss/1024, hwm/1024, len(lat), wantAlerts, pct(0.5), pct(0.99), strings.Join(progNs, ", "))
 }
 
 func runStats(s *sensor.Sensor) map[string]bpf.RunStat {
