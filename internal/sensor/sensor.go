@@ -202,6 +202,7 @@ func (s *Sensor) read(rd *ringbuf.Reader, ready *os.File, stop *atomic.Bool, que
 	lastData := time.Now()
 	for !stop.Load() {
 		// Drain what is there.
+		got := false
 		for !stop.Load() {
 			// Read straight into the batch's spare capacity when it fits.
 			rec.RawSample = b.buf[len(b.buf):cap(b.buf)]
@@ -216,7 +217,7 @@ func (s *Sensor) read(rd *ringbuf.Reader, ready *os.File, stop *atomic.Bool, que
 				s.opts.Log.Warn("read ring buffer", "err", err)
 				break
 			}
-			lastData = time.Time{}
+			lastData, got = time.Time{}, true
 			b.buf = append(b.buf, rec.RawSample...) // no copy when read in place
 			b.ends = append(b.ends, len(b.buf))
 			if len(b.ends) >= maxBatch {
@@ -224,6 +225,13 @@ func (s *Sensor) read(rd *ringbuf.Reader, ready *os.File, stop *atomic.Bool, que
 			}
 		}
 		flush()
+		if got {
+			// Records flow: come back after the poll interval, whatever
+			// wakeups the kernel sends meanwhile, and drain again; each
+			// wakeup costs more than the records it would bring.
+			time.Sleep(s.opts.PollInterval)
+			continue
+		}
 
 		// Wait for a wakeup or the end of the poll interval.
 		now := time.Now()
