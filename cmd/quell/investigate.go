@@ -63,7 +63,7 @@ func runInvestigate(ctx context.Context, c *cli, args []string) error {
 	if err != nil {
 		return err
 	}
-	rc, err := kube.Config(cfg.Kubernetes.Kubeconfig)
+	rc, err := kube.Config(cfg.Kubernetes.Kubeconfig, "")
 	if err != nil {
 		return fmt.Errorf("investigate pod: %w", err)
 	}

@@ -123,7 +123,7 @@ func senseNode(ctx context.Context, c *cli, cfg *config.Config, f sensorFlags, l
 	}
 
 	opts := sensor.Options{Engine: eng, Output: out, Hostname: hostname, Node: node, Log: log, Registry: reg}
-	rc, err := kube.Config(cfg.Kubernetes.Kubeconfig)
+	rc, err := kube.Config(cfg.Kubernetes.Kubeconfig, "")
 	switch {
 	case errors.Is(err, kube.ErrNoCluster):
 		log.Warn("no cluster configured: alerts carry no pod metadata")

@@ -65,7 +65,7 @@ func RunServer(ctx context.Context, cfg *config.Config, log *slog.Logger, ready 
 		objects      *kubecache.Cache
 		investigator *investigate.Investigator
 	)
-	restCfg, err := kube.Config(cfg.Kubernetes.Kubeconfig)
+	restCfg, err := kube.Config(cfg.Kubernetes.Kubeconfig, "")
 	switch {
 	case errors.Is(err, kube.ErrNoCluster):
 		log.Warn("no cluster configured: alerts are recorded, targets are not resolved and nothing is acted on")
