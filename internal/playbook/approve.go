@@ -120,6 +120,9 @@ func (e *Engine) schedule(id int64, deadline *time.Time) {
 // records who did, and resumes the response. It returns how many were
 // decided, or ErrNothingPending.
 func (e *Engine) Approve(ctx context.Context, id int64, who string, veto bool) (int, error) {
+	if err := e.own(ctx, id); err != nil {
+		return 0, err
+	}
 	unlock := e.lock(id)
 	timeline, err := e.opts.Store.Timeline(ctx, id)
 	if err != nil {

@@ -13,6 +13,9 @@ import (
 // from the records in its timeline, and records each restore. It is
 // idempotent: restoring again changes nothing and says so.
 func (e *Engine) Restore(ctx context.Context, id int64, who string) ([]respond.Record, error) {
+	if err := e.own(ctx, id); err != nil {
+		return nil, err
+	}
 	defer e.lock(id)()
 	timeline, err := e.opts.Store.Timeline(ctx, id)
 	if err != nil {

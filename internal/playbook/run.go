@@ -70,12 +70,18 @@ func (e *Engine) respond(ctx context.Context, j job) (verification, error) {
 	if err != nil {
 		return nil, fmt.Errorf("get incident: %w", err)
 	}
+	if err := e.ownCluster(inc.ID, inc.Target.Cluster); err != nil {
+		return nil, err
+	}
 	if inc.State.Final() {
 		return nil, nil
 	}
 	timeline, err := e.opts.Store.Timeline(ctx, inc.ID)
 	if err != nil {
 		return nil, fmt.Errorf("read timeline: %w", err)
+	}
+	if e.unreachable() {
+		return nil, e.decisionOnce(ctx, inc.ID, Decision{Reason: e.unreachableReason()}, timeline)
 	}
 	if j.resume {
 		a, ok := lastAlert(timeline)
