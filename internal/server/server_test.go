@@ -40,6 +40,16 @@ func start(t testing.TB, dsn string) *harness {
 // startWith is start with edit applied to the server configuration.
 func startWith(t testing.TB, dsn string, edit func(*config.Server)) *harness {
 	t.Helper()
+	return startOptions(t, dsn, func(o *server.Options) {
+		if edit != nil {
+			edit(&o.Config)
+		}
+	})
+}
+
+// startOptions is start with edit applied to the server's options.
+func startOptions(t testing.TB, dsn string, edit func(*server.Options)) *harness {
+	t.Helper()
 	dir := t.TempDir()
 	tokFile := filepath.Join(dir, "tokens")
 	if err := os.WriteFile(tokFile, []byte(token+" tester\n"), 0o600); err != nil {
@@ -64,13 +74,13 @@ func startWith(t testing.TB, dsn string, edit func(*config.Server)) *harness {
 	cfg := config.Default().Server
 	cfg.Listen = "127.0.0.1:0"
 	cfg.RateLimit = 1e6 // the benchmark drives far more than a token may by default
-	if edit != nil {
-		edit(&cfg)
-	}
-	srv, err := server.New(server.Options{
-		Config: cfg, Cluster: "test", Store: store, Tokens: tokens,
+	opts := server.Options{
+		Config: cfg, Clusters: []server.Cluster{{Name: "test"}}, Store: store, Tokens: tokens,
 		Log: slog.New(slog.DiscardHandler), Audit: server.RulesAudit{Engine: eng},
-	})
+	}
+	edit(&opts)
+	cfg = opts.Config
+	srv, err := server.New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
