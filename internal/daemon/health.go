@@ -19,7 +19,8 @@ type health struct {
 	log               *slog.Logger
 
 	up     atomic.Bool
-	probed atomic.Bool
+	probed atomic.Bool // a probe has answered
+	everUp atomic.Bool // one has succeeded
 	backUp chan struct{}
 }
 
@@ -56,10 +57,10 @@ func (h *health) check(ctx context.Context) {
 	was := h.up.Swap(err == nil)
 	switch {
 	case err == nil && (first || !was):
-		if first {
-			h.log.Info("cluster reachable", "cluster", h.cluster)
-		} else {
+		if h.everUp.Swap(true) {
 			h.log.Info("cluster reachable again", "cluster", h.cluster)
+		} else {
+			h.log.Info("cluster reachable", "cluster", h.cluster)
 		}
 		select {
 		case h.backUp <- struct{}{}:
