@@ -186,3 +186,21 @@ func TestClustersProblems(t *testing.T) {
 		})
 	}
 }
+
+func TestFindCluster(t *testing.T) {
+	k := Kubernetes{Clusters: []Cluster{{Name: "a", Kubeconfig: "/a"}, {Name: "b", Kubeconfig: "/b", Context: "x"}}, DefaultCluster: "b"}
+	for _, tc := range []struct {
+		name string
+		want Cluster
+		ok   bool
+	}{{"", k.Clusters[1], true}, {"a", k.Clusters[0], true}, {"c", Cluster{}, false}} {
+		got, ok := k.Find(tc.name)
+		if got != tc.want || ok != tc.ok {
+			t.Errorf("Find(%q) = %+v %v, want %+v %v", tc.name, got, ok, tc.want, tc.ok)
+		}
+	}
+	one := Kubernetes{Kubeconfig: "/k", Cluster: "prod"}
+	if got, ok := one.Find(""); !ok || got != (Cluster{Name: "prod", Kubeconfig: "/k"}) {
+		t.Errorf("Find of the one cluster = %+v %v", got, ok)
+	}
+}

@@ -122,6 +122,19 @@ func (k Kubernetes) List() []Cluster {
 	return []Cluster{{Name: k.Cluster, Kubeconfig: k.Kubeconfig}}
 }
 
+// Find returns the cluster of List named name (empty: the default one).
+func (k Kubernetes) Find(name string) (Cluster, bool) {
+	if name == "" {
+		name = k.Default()
+	}
+	for _, c := range k.List() {
+		if c.Name == name {
+			return c, true
+		}
+	}
+	return Cluster{}, false
+}
+
 // Default returns the name of the cluster an alert naming none belongs
 // to: DefaultCluster, else the first of List.
 func (k Kubernetes) Default() string {
