@@ -30,35 +30,6 @@ import (
 
 const token = "daemon-test-token-0123456789"
 
-// startClusters starts n control planes of the test's own side by side,
-// stopped (if the test has not) when it ends.
-func startClusters(t *testing.T, n int) []*devcluster.Cluster {
-	t.Helper()
-	testenv.Binaries(t)
-	cl := make([]*devcluster.Cluster, n)
-	var wg sync.WaitGroup
-	for i := range cl {
-		wg.Go(func() {
-			c, err := testenv.Start(t.Context(), filepath.Join(t.TempDir(), fmt.Sprint("cluster", i)), devcluster.Options{})
-			if err != nil {
-				t.Error(err)
-				return
-			}
-			cl[i] = c
-		})
-	}
-	wg.Wait()
-	for _, c := range cl {
-		if c != nil {
-			t.Cleanup(func() { c.Stop() })
-		}
-	}
-	if t.Failed() {
-		t.FailNow()
-	}
-	return cl
-}
-
 // sharedKubeconfig writes one kubeconfig reaching every cluster as its
 // admin, with a context named as each cluster.
 func sharedKubeconfig(t *testing.T, clusters map[string]*devcluster.Cluster) string {
@@ -151,28 +122,10 @@ func writeFile(t *testing.T, name, body string) string {
 	return p
 }
 
-// syncBuffer is a bytes.Buffer safe for the server and the test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // quell is a server run by daemon.RunServer for a test.
 type quell struct {
 	url  string
-	logs *syncBuffer
+	logs *testenv.LogBuffer
 }
 
 // runServer loads configYAML, listening on a free port with the test's
@@ -186,7 +139,7 @@ func runServer(t *testing.T, configYAML string) *quell {
 	if err != nil {
 		t.Fatal(err)
 	}
-	q := &quell{logs: &syncBuffer{}}
+	q := &quell{logs: &testenv.LogBuffer{}}
 	log := slog.New(slog.NewTextHandler(q.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	ctx, cancel := context.WithCancel(context.Background())
 	addr := make(chan string, 1)
@@ -214,18 +167,11 @@ func runServer(t *testing.T, configYAML string) *quell {
 	return q
 }
 
-// do sends a request with the token (when auth) and decodes the answer.
-func (q *quell) do(t *testing.T, method, path string, body any, auth bool) (int, map[string]any) {
+// request sends a request with the token (when auth) and returns the
+// answer's status and body.
+func (q *quell) request(t *testing.T, method, path string, body []byte, auth bool) (int, []byte) {
 	t.Helper()
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			t.Fatal(err)
-		}
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(t.Context(), method, q.url+path, rd)
+	req, err := http.NewRequestWithContext(t.Context(), method, q.url+path, bytes.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -237,30 +183,47 @@ func (q *quell) do(t *testing.T, method, path string, body any, auth bool) (int,
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	data, _ := io.ReadAll(resp.Body)
-	var out map[string]any
-	_ = json.Unmarshal(data, &out)
-	if out == nil {
-		out = map[string]any{"text": string(data)}
-	}
-	return resp.StatusCode, out
-}
-
-// incidents lists the incidents of query (?cluster=a, ...).
-func (q *quell) incidents(t *testing.T, query string) []incident.Incident {
-	t.Helper()
-	req, _ := http.NewRequestWithContext(t.Context(), "GET", q.url+"/v1/incidents?"+query, nil)
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := http.DefaultClient.Do(req)
+	data, err := io.ReadAll(resp.Body)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
+	return resp.StatusCode, data
+}
+
+// do sends body as JSON (none when nil) and decodes the answer.
+func (q *quell) do(t *testing.T, method, path string, body any, auth bool) (int, map[string]any) {
+	t.Helper()
+	var b []byte
+	if body != nil {
+		var err error
+		if b, err = json.Marshal(body); err != nil {
+			t.Fatal(err)
+		}
+	}
+	code, data := q.request(t, method, path, b, auth)
+	var out map[string]any
+	if json.Unmarshal(data, &out) != nil {
+		out = map[string]any{"text": string(data)}
+	}
+	return code, out
+}
+
+// incidents lists the incidents of query (cluster=a, ...).
+func (q *quell) incidents(t *testing.T, query string) []incident.Incident {
+	t.Helper()
+	code, data := q.request(t, "GET", "/v1/incidents?"+query, nil, true)
 	var out struct{ Incidents []incident.Incident }
-	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || resp.StatusCode != http.StatusOK {
-		t.Fatalf("list incidents ?%s: %d %v", query, resp.StatusCode, err)
+	if err := json.Unmarshal(data, &out); err != nil || code != http.StatusOK {
+		t.Fatalf("list incidents ?%s: %d %v", query, code, err)
 	}
 	return out.Incidents
+}
+
+// metrics returns the server's /metrics text.
+func (q *quell) metrics(t *testing.T) string {
+	t.Helper()
+	_, data := q.request(t, "GET", "/metrics", nil, true)
+	return string(data)
 }
 
 // timeline returns an incident's timeline.
@@ -285,50 +248,11 @@ func minerAlert(ns, pod string) map[string]any {
 }
 
 // deploy creates namespace ns (if missing) and a Deployment of replicas
-// there, and waits for its pods; it returns their names.
+// there, and returns its pods' names once they exist.
 func deploy(t *testing.T, cs kubernetes.Interface, ns, name string, replicas int32) []string {
 	t.Helper()
 	_, _ = cs.CoreV1().Namespaces().Create(t.Context(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{})
-	labels := map[string]string{"app": name}
-	_, err := cs.AppsV1().Deployments(ns).Create(t.Context(), &appsv1.Deployment{
-		ObjectMeta: metav1.ObjectMeta{Name: name},
-		Spec: appsv1.DeploymentSpec{Replicas: &replicas, Selector: &metav1.LabelSelector{MatchLabels: labels},
-			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels},
-				Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "registry.example/miner:1"}}}}},
-	}, metav1.CreateOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var pods []string
-	waitFor(t, 30*time.Second, "the pods of "+ns+"/"+name, func() bool {
-		list, err := cs.CoreV1().Pods(ns).List(t.Context(), metav1.ListOptions{LabelSelector: "app=" + name})
-		pods = pods[:0]
-		for _, p := range list.Items {
-			pods = append(pods, p.Name)
-		}
-		return err == nil && len(pods) == int(replicas)
-	})
-	return pods
-}
-
-func deployment(t *testing.T, cs kubernetes.Interface, ns, name string) *appsv1.Deployment {
-	t.Helper()
-	d, err := cs.AppsV1().Deployments(ns).Get(t.Context(), name, metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return d
-}
-
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	return testenv.Deployment(t, cs, ns, name, replicas)
 }
 
 // settled waits until the Deployment's controller is done with it (status
@@ -338,8 +262,8 @@ func settled(t *testing.T, cs kubernetes.Interface, ns, name string) *appsv1.Dep
 	var d *appsv1.Deployment
 	var rv string
 	since := time.Now()
-	waitFor(t, 30*time.Second, "deployment "+ns+"/"+name+" to settle", func() bool {
-		d = deployment(t, cs, ns, name)
+	testenv.WaitFor(t, 30*time.Second, "deployment "+ns+"/"+name+" to settle", func() bool {
+		d = testenv.GetDeployment(t, cs, ns, name)
 		if d.Status.ObservedGeneration != d.Generation || d.Status.Replicas != *d.Spec.Replicas {
 			rv = ""
 			return false
@@ -350,18 +274,4 @@ func settled(t *testing.T, cs kubernetes.Interface, ns, name string) *appsv1.Dep
 		return time.Since(since) >= time.Second
 	})
 	return d
-}
-
-// metrics returns the server's /metrics text.
-func (q *quell) metrics(t *testing.T) string {
-	t.Helper()
-	req, _ := http.NewRequestWithContext(t.Context(), "GET", q.url+"/metrics", nil)
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return string(b)
 }

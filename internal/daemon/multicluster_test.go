@@ -32,7 +32,7 @@ func TestMain(m *testing.M) { testenv.Main(m) }
 // healthy and a shown down; last, an alert for c waits while c does not
 // answer and is contained once it does.
 func TestOneServerManyClusters(t *testing.T) {
-	cl := startClusters(t, 2)
+	cl := testenv.OwnClusters(t, 2)
 	kc := sharedKubeconfig(t, map[string]*devcluster.Cluster{"a": cl[0], "b": cl[1]})
 	cs := map[string]kubernetes.Interface{}
 	for i, name := range []string{"a", "b"} {
@@ -96,10 +96,10 @@ func routeMiners(t *testing.T, q *quell, cs map[string]kubernetes.Interface, ns 
 			t.Fatalf("alert for %s = %d %v", c.act, code, resp)
 		}
 		waitState(t, q, "cluster="+c.act+"&namespace="+ns, incident.StateContained)
-		if d := deployment(t, cs[c.act], ns, "miner"); *d.Spec.Replicas != 0 {
+		if d := testenv.GetDeployment(t, cs[c.act], ns, "miner"); *d.Spec.Replicas != 0 {
 			t.Errorf("cluster %s's Deployment has %d replicas after its alert, want 0", c.act, *d.Spec.Replicas)
 		}
-		d := deployment(t, cs[c.other], ns, "miner")
+		d := testenv.GetDeployment(t, cs[c.other], ns, "miner")
 		if d.ResourceVersion != before.ResourceVersion || *d.Spec.Replicas != *before.Spec.Replicas {
 			t.Errorf("cluster %s's Deployment changed on %s's alert: resourceVersion %s -> %s, replicas %d -> %d",
 				c.other, c.act, before.ResourceVersion, d.ResourceVersion, *before.Spec.Replicas, *d.Spec.Replicas)
@@ -126,7 +126,7 @@ func playbookPerCluster(t *testing.T, q *quell, cs map[string]kubernetes.Interfa
 		}
 	}
 	got := map[string]string{}
-	waitFor(t, 30*time.Second, "both clusters' decisions", func() bool {
+	testenv.WaitFor(t, 30*time.Second, "both clusters' decisions", func() bool {
 		for _, name := range []string{"a", "b"} {
 			for _, inc := range q.incidents(t, "cluster="+name+"&namespace="+ns) {
 				for _, e := range q.timeline(t, inc.ID) {
@@ -173,7 +173,7 @@ func stopOne(t *testing.T, q *quell, a *devcluster.Cluster, csB kubernetes.Inter
 	stored := time.Since(posted)
 	waitState(t, q, "cluster=b&namespace=after", incident.StateContained)
 	t.Logf("with a down, b's alert stored in %s and contained %s after it was posted", stored.Round(time.Microsecond), time.Since(posted).Round(time.Millisecond))
-	if d := deployment(t, csB, "after", "miner"); *d.Spec.Replicas != 0 {
+	if d := testenv.GetDeployment(t, csB, "after", "miner"); *d.Spec.Replicas != 0 {
 		t.Errorf("b's Deployment has %d replicas, want 0", *d.Spec.Replicas)
 	}
 
@@ -202,7 +202,7 @@ func lateArrival(t *testing.T, q *quell, csB kubernetes.Interface, open func()) 
 	if inc := waitDecision(t, q, "cluster=c&namespace=late", "cluster c is unreachable"); inc.State != incident.StateOpen {
 		t.Errorf("c's incident is %s while c does not answer, want open", inc.State)
 	}
-	if d := deployment(t, csB, "late", "miner"); *d.Spec.Replicas != 2 {
+	if d := testenv.GetDeployment(t, csB, "late", "miner"); *d.Spec.Replicas != 2 {
 		t.Errorf("the Deployment has %d replicas before c answers, want 2", *d.Spec.Replicas)
 	}
 	opened := time.Now()
@@ -211,7 +211,7 @@ func lateArrival(t *testing.T, q *quell, csB kubernetes.Interface, open func()) 
 	t.Logf("c shown up %s after it answers", time.Since(opened).Round(time.Millisecond))
 	waitState(t, q, "cluster=c&namespace=late", incident.StateContained)
 	t.Logf("c's waiting incident contained %s after c answers", time.Since(opened).Round(time.Millisecond))
-	if d := deployment(t, csB, "late", "miner"); *d.Spec.Replicas != 0 {
+	if d := testenv.GetDeployment(t, csB, "late", "miner"); *d.Spec.Replicas != 0 {
 		t.Errorf("the Deployment has %d replicas once c answers, want 0", *d.Spec.Replicas)
 	}
 }
@@ -221,7 +221,7 @@ func lateArrival(t *testing.T, q *quell, csB kubernetes.Interface, open func()) 
 func waitDecision(t *testing.T, q *quell, query, text string) incident.Incident {
 	t.Helper()
 	var inc incident.Incident
-	waitFor(t, 30*time.Second, "a decision "+text+" in ?"+query, func() bool {
+	testenv.WaitFor(t, 30*time.Second, "a decision "+text+" in ?"+query, func() bool {
 		list := q.incidents(t, query)
 		if len(list) != 1 {
 			return false
@@ -241,7 +241,7 @@ func waitDecision(t *testing.T, q *quell, query, text string) incident.Incident 
 func waitClusters(t *testing.T, q *quell, want map[string]string) {
 	t.Helper()
 	var got map[string]string
-	waitFor(t, 30*time.Second, fmt.Sprintf("/readyz to show %v", want), func() bool {
+	testenv.WaitFor(t, 30*time.Second, fmt.Sprintf("/readyz to show %v", want), func() bool {
 		code, body := q.do(t, "GET", "/readyz", nil, false)
 		states, _ := body["clusters"].(map[string]any)
 		got = map[string]string{}

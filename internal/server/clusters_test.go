@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"sync"
@@ -262,20 +261,6 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
-}
-
-// metrics returns the server's /metrics text.
-func (h *harness) metrics(t testing.TB) string {
-	t.Helper()
-	req, _ := http.NewRequest("GET", h.url+"/metrics", nil)
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return string(b)
 }
 
 // TestResolveDoesNotStallOtherClusters makes cluster a's resolution hang

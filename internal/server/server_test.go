@@ -127,6 +127,20 @@ func (h *harness) do(t testing.TB, method, path, tok string, body []byte) (int, 
 	return resp.StatusCode, out
 }
 
+// metrics returns the server's /metrics text.
+func (h *harness) metrics(t testing.TB) string {
+	t.Helper()
+	req, _ := http.NewRequest("GET", h.url+"/metrics", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}
+
 func readTestdata(t testing.TB, name string) []byte {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join("testdata", name))
@@ -370,14 +384,7 @@ func TestIncidentAPI(t *testing.T) {
 func TestMetricsCountAlerts(t *testing.T) {
 	h := start(t, "")
 	h.do(t, "POST", "/v1/falco", token, readTestdata(t, "falco_network_tool.json"))
-	req, _ := http.NewRequest("GET", h.url+"/metrics", nil)
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	data, _ := io.ReadAll(resp.Body)
+	data := h.metrics(t)
 	for _, want := range []string{
 		`quell_alerts_received_total{priority="Notice",rule="Launch Suspicious Network Tool in Container",source="falco"} 1`,
 		`quell_incidents_opened_total 1`,
@@ -385,7 +392,7 @@ func TestMetricsCountAlerts(t *testing.T) {
 		`quell_incidents{state="contained"} 0`,
 		`quell_ingest_duration_seconds_count{endpoint="falco"} 1`,
 	} {
-		if !strings.Contains(string(data), want) {
+		if !strings.Contains(data, want) {
 			t.Errorf("metrics lack %q", want)
 		}
 	}
