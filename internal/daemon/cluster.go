@@ -49,6 +49,15 @@ type clusterStack struct {
 	engine       *playbook.Engine
 }
 
+// What the server routes to a cluster's stack.
+var (
+	_ server.Sink          = (*playbook.Engine)(nil)
+	_ server.Responder     = (*playbook.Engine)(nil)
+	_ server.PlaybooksInfo = (*playbook.Engine)(nil)
+	_ server.Investigator  = (*investigate.Investigator)(nil)
+	_ server.AuditObserver = (*investigate.AuditIndex)(nil)
+)
+
 // shared is what every cluster's stack shares.
 type shared struct {
 	cfg     *config.Config
