@@ -5,7 +5,10 @@
 // Every setting has a dotted key (log.level, server.listen, ...). The YAML
 // file nests by key, the environment variable is QUELL_ followed by the key
 // upper-cased with dots as underscores (QUELL_LOG_LEVEL), and a flag override
-// names the key directly. Load decodes and validates everything before it
+// names the key directly. A key holding a list of mappings
+// (kubernetes.clusters) takes one in YAML, its entries' fields named
+// KEY[i].FIELD in problems, and a one-line form in the environment and
+// flags. Load decodes and validates everything before it
 // returns: the result is either a fully valid *Config or an error that lists
 // every problem at once, each naming the key and where its value came from.
 // A Config is a plain value; callers treat it as read-only once loaded.
