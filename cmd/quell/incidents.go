@@ -18,7 +18,7 @@ import (
 	"quell.dev/quell/internal/apiclient"
 )
 
-const incidentsUsage = `usage: quell incidents list [--state S] [--severity S] [--namespace N] [--rule R] [--since 1h] [--limit N] [-o table|json|yaml]
+const incidentsUsage = `usage: quell incidents list [--state S] [--severity S] [--cluster C] [--namespace N] [--rule R] [--since 1h] [--limit N] [-o table|json|yaml]
        quell incidents show ID [-o text|json|yaml]
        quell incidents resolve|false-positive|reopen ID [--reason TEXT]
        quell incidents note ID TEXT
@@ -161,11 +161,11 @@ func listIncidents(ctx context.Context, w io.Writer, cl *apiclient.Client, q url
 		return printAs(w, output, map[string]any{"incidents": list, "next": next})
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tSTATE\tSEVERITY\tTARGET\tALERTS\tLAST SEEN\tTITLE")
+	fmt.Fprintln(tw, "ID\tSTATE\tSEVERITY\tCLUSTER\tTARGET\tALERTS\tLAST SEEN\tTITLE")
 	for _, inc := range list {
 		t := inc.Target
 		target := string(t.Kind) + " " + strings.Trim(t.Namespace+"/"+t.Name, "/")
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%s\t%s\n", inc.ID, inc.State, inc.Severity, target,
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", inc.ID, inc.State, inc.Severity, t.Cluster, target,
 			inc.AlertCount+inc.DedupCount, inc.LastSeen.Local().Format(time.DateTime), inc.Title)
 	}
 	if err := tw.Flush(); err != nil {

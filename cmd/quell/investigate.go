@@ -16,7 +16,7 @@ import (
 	"quell.dev/quell/internal/playbook"
 )
 
-const investigateUsage = `usage: quell investigate pod NAMESPACE/NAME [--kubeconfig FILE] [--severity SEVERITY] [-o text|json|yaml]
+const investigateUsage = `usage: quell investigate pod NAMESPACE/NAME [--kubeconfig FILE | --cluster NAME] [--severity SEVERITY] [-o text|json|yaml]
 Reads the cluster (get, list and watch only: deploy/rbac/investigate.yaml) and
 prints the pod's report. Who created it comes from audit events, which only a
 running server receives: here it is unknown (see GET /v1/incidents/{id}/investigation).
@@ -31,6 +31,7 @@ func runInvestigate(ctx context.Context, c *cli, args []string) error {
 	}
 	fs, g := c.flagSet("investigate pod")
 	g.configFlag(fs, "kubeconfig", "kubernetes.kubeconfig", "kubeconfig of the cluster")
+	clusterName := fs.String("cluster", "", "the cluster of kubernetes.clusters to investigate in; default: kubernetes.default_cluster")
 	sevText := fs.String("severity", "critical", "severity of the alert the suggested response is for")
 	output := fs.String("o", "text", "output: text, json or yaml")
 	timeout := fs.Duration("timeout", time.Minute, "how long to wait for the cluster's objects to load")
@@ -63,7 +64,11 @@ func runInvestigate(ctx context.Context, c *cli, args []string) error {
 	if err != nil {
 		return err
 	}
-	rc, err := kube.Config(cfg.Kubernetes.Kubeconfig)
+	cl, ok := cfg.Kubernetes.Find(*clusterName)
+	if !ok {
+		return &exitError{code: 2, err: fmt.Errorf("investigate pod: --cluster %q is not configured", *clusterName)}
+	}
+	rc, err := kube.Config(cl.Kubeconfig, cl.Context)
 	if err != nil {
 		return fmt.Errorf("investigate pod: %w", err)
 	}

@@ -14,8 +14,8 @@ import (
 	"quell.dev/quell/internal/respond"
 )
 
-const respondUsage = `usage: quell respond --pod NAMESPACE/POD --action ACTION [--dry-run] [--reason TEXT] [-o text|json|yaml]
-       quell respond --node NODE --action cordon-node [--dry-run] [--reason TEXT] [-o text|json|yaml]
+const respondUsage = `usage: quell respond [--cluster NAME] --pod NAMESPACE/POD --action ACTION [--dry-run] [--reason TEXT] [-o text|json|yaml]
+       quell respond [--cluster NAME] --node NODE --action cordon-node [--dry-run] [--reason TEXT] [-o text|json|yaml]
        quell respond restore ID
 actions: terminate-pod, suspend-workload, isolate-pod, label, annotate, capture-evidence; cordon-node for a node
 common flags: --server URL (client.server) --token TOKEN (client.token)`
@@ -34,6 +34,7 @@ func runRespond(ctx context.Context, c *cli, args []string) error {
 	clientFlags(fs, g)
 	var pod, node, reason string
 	var req respond.Request
+	fs.StringVar(&req.Cluster, "cluster", "", "the cluster of the pod or node, as the server names it; default: the server's default cluster")
 	fs.StringVar(&pod, "pod", "", "the pod, as NAMESPACE/NAME")
 	fs.StringVar(&node, "node", "", "the node (cordon-node)")
 	fs.StringVar(&req.Action, "action", "", "the action to run")

@@ -119,6 +119,7 @@ func TestRespondCLI(t *testing.T) {
 		{[]string{"--pod", target, "--node", "n1", "--action", "cordon-node"}, "not both"},
 		{[]string{"--pod", target, "--action", "explode"}, `400: bad request: action: unknown action "explode" (known: annotate, capture-evidence, cordon-node, isolate-pod, label, suspend-workload, terminate-pod)`},
 		{[]string{"--node", "n1", "--action", "terminate-pod"}, "400: bad request: action: terminate-pod acts on pods or workloads; a node takes cordon-node"},
+		{[]string{"--cluster", "nope", "--pod", target, "--action", "terminate-pod"}, `cluster: "nope" is not a cluster this server serves (known: default)`},
 		{[]string{"restore", "abc"}, `"abc" is not an incident ID`},
 		{[]string{"restore"}, "an incident ID is required"},
 	}

@@ -39,7 +39,7 @@ func (l *sensorListFlag) Set(v string) error {
 
 // sensorFlags are the sensor's own flags (not config keys).
 type sensorFlags struct {
-	node, server, serverCA, tokenFile, output, metricsListen string
+	node, server, serverCA, tokenFile, output, metricsListen, cluster string
 }
 
 func runSensor(ctx context.Context, c *cli, args []string) error {
@@ -49,6 +49,7 @@ func runSensor(ctx context.Context, c *cli, args []string) error {
 	fs.StringVar(&f.node, "node", "", "name of this node (default $NODE_NAME, else the hostname); only its pods are watched")
 	fs.StringVar(&f.server, "server", "", "base URL of the quell server alerts are sent to (--output server)")
 	fs.StringVar(&f.tokenFile, "token-file", "", "file holding the bearer token for --server")
+	fs.StringVar(&f.cluster, "cluster", "", "the cluster this node is in, as the server names it (kubernetes.clusters); default: the server's default cluster")
 	fs.StringVar(&f.serverCA, "server-ca-file", "", "PEM certificates to trust for an https --server (default: the system's)")
 	fs.StringVar(&f.output, "output", "server", "where alerts go: server, or stdout for Falco-format JSON lines")
 	fs.Var(&ruleFiles, "rules", "Falco rules file loaded after the built-in ones; repeatable or comma-separated (config rules.files)")
@@ -110,7 +111,7 @@ func senseNode(ctx context.Context, c *cli, cfg *config.Config, f sensorFlags, l
 			}
 			client = &http.Client{Timeout: 15 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}}
 		}
-		so, err := sensor.NewServerOutput(sensor.ServerOptions{URL: f.server, Token: token, Client: client, Registry: reg, Log: log, Host: hostname, Dropped: sensor.DroppedFrom(reg)})
+		so, err := sensor.NewServerOutput(sensor.ServerOptions{URL: f.server, Cluster: f.cluster, Token: token, Client: client, Registry: reg, Log: log, Host: hostname, Dropped: sensor.DroppedFrom(reg)})
 		if err != nil {
 			return err
 		}
@@ -123,7 +124,7 @@ func senseNode(ctx context.Context, c *cli, cfg *config.Config, f sensorFlags, l
 	}
 
 	opts := sensor.Options{Engine: eng, Output: out, Hostname: hostname, Node: node, Log: log, Registry: reg}
-	rc, err := kube.Config(cfg.Kubernetes.Kubeconfig)
+	rc, err := kube.Config(cfg.Kubernetes.Kubeconfig, "")
 	switch {
 	case errors.Is(err, kube.ErrNoCluster):
 		log.Warn("no cluster configured: alerts carry no pod metadata")

@@ -13,9 +13,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"quell.dev/quell/internal/testenv"
 )
 
 func TestSensorFlagErrors(t *testing.T) {
@@ -148,22 +149,7 @@ func TestSensorCommand(t *testing.T) {
 }
 
 // sensorLog is a buffer safe for the sensor's goroutines and the test.
-type sensorLog struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *sensorLog) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *sensorLog) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+type sensorLog = testenv.LogBuffer
 
 func TestFirstToken(t *testing.T) {
 	for in, want := range map[string]string{

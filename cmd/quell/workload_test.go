@@ -13,6 +13,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+
+	"quell.dev/quell/internal/testenv"
 )
 
 // writeToken writes a token file naming the token's holder "cli".
@@ -45,57 +47,19 @@ func newNamespace(t *testing.T, cs kubernetes.Interface, prefix string) string {
 // created its pods and settled its status; it returns one pod's name.
 func newDeployment(t *testing.T, cs kubernetes.Interface, ns, name string, replicas int32) string {
 	t.Helper()
-	labels := map[string]string{"app": name}
-	d := &appsv1.Deployment{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
-		Spec: appsv1.DeploymentSpec{
-			Replicas: &replicas,
-			Selector: &metav1.LabelSelector{MatchLabels: labels},
-			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: labels},
-				Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "registry.example/miner:1"}}},
-			},
-		},
-	}
-	if _, err := cs.AppsV1().Deployments(ns).Create(t.Context(), d, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	var pod string
-	waitFor(t, 30*time.Second, "deployment "+ns+"/"+name+" to have its pods", func() bool {
-		d, err := cs.AppsV1().Deployments(ns).Get(t.Context(), name, metav1.GetOptions{})
-		if err != nil || d.Status.ObservedGeneration != d.Generation || d.Status.Replicas != replicas {
-			return false
-		}
-		pods, err := cs.CoreV1().Pods(ns).List(t.Context(), metav1.ListOptions{LabelSelector: "app=" + name})
-		if err != nil || len(pods.Items) != int(replicas) {
-			return false
-		}
-		pod = pods.Items[0].Name
-		return true
-	})
-	return pod
+	return testenv.Deployment(t, cs, ns, name, replicas)[0]
 }
 
 // deployment reads a Deployment.
 func deployment(t *testing.T, cs kubernetes.Interface, ns, name string) *appsv1.Deployment {
 	t.Helper()
-	d, err := cs.AppsV1().Deployments(ns).Get(t.Context(), name, metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return d
+	return testenv.GetDeployment(t, cs, ns, name)
 }
 
 // waitFor polls cond until it holds or fails the test after timeout.
 func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	testenv.WaitFor(t, timeout, what, cond)
 }
 
 // waitPods waits until exactly n live pods carry app=name.

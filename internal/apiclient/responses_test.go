@@ -87,11 +87,12 @@ func newServer(t *testing.T, withResponder bool) (*apiclient.Client, *responder)
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
-	opts := server.Options{Cluster: "test", Store: store, Tokens: tokens, Log: slog.New(slog.DiscardHandler)}
 	r := &responder{store: store, pending: map[int64]int{}}
+	cluster := server.Cluster{Name: "test"}
 	if withResponder {
-		opts.Responder = r
+		cluster.Responder = r
 	}
+	opts := server.Options{Clusters: []server.Cluster{cluster}, Store: store, Tokens: tokens, Log: slog.New(slog.DiscardHandler)}
 	srv, err := server.New(opts)
 	if err != nil {
 		t.Fatal(err)
@@ -218,7 +219,7 @@ func TestApproveAndVeto(t *testing.T) {
 func TestResponsesWithoutCluster(t *testing.T) {
 	cl, _ := newServer(t, false)
 	_, err := cl.Respond(t.Context(), respond.Request{Namespace: "ns", Pod: "p", Action: respond.ActionSuspend})
-	if got := apiErr(err); got != "501 not_configured: no cluster is configured: quell records alerts but does not respond" {
+	if got := apiErr(err); got != "501 not_configured: no access to cluster test is configured: quell records its alerts but does not respond" {
 		t.Errorf("respond: %s", got)
 	}
 	if _, err := cl.Veto(t.Context(), 1); !strings.HasPrefix(apiErr(err), "501 not_configured:") {

@@ -5,7 +5,10 @@
 // Every setting has a dotted key (log.level, server.listen, ...). The YAML
 // file nests by key, the environment variable is QUELL_ followed by the key
 // upper-cased with dots as underscores (QUELL_LOG_LEVEL), and a flag override
-// names the key directly. Load decodes and validates everything before it
+// names the key directly. A key holding a list of mappings
+// (kubernetes.clusters) takes one in YAML, its entries' fields named
+// KEY[i].FIELD in problems, and a one-line form in the environment and
+// flags. Load decodes and validates everything before it
 // returns: the result is either a fully valid *Config or an error that lists
 // every problem at once, each naming the key and where its value came from.
 // A Config is a plain value; callers treat it as read-only once loaded.
@@ -92,11 +95,57 @@ type Server struct {
 	ProxyUserHeader string
 }
 
-// Kubernetes configures access to the cluster quell watches and acts on.
+// Kubernetes configures access to the clusters quell watches and acts on:
+// one (Kubeconfig and Cluster), or several (Clusters); List returns them
+// either way.
 type Kubernetes struct {
-	Kubeconfig string // kubernetes.kubeconfig: empty means in-cluster or $KUBECONFIG
-	Cluster    string // kubernetes.cluster: the name incidents carry
-	PodWatch   bool   // kubernetes.pod_watch: raise "New K8s Pod" from a pod watch (when no audit webhook reaches quell)
+	Kubeconfig string // kubernetes.kubeconfig: the one cluster's; empty means in-cluster or $KUBECONFIG
+	Cluster    string // kubernetes.cluster: the one cluster's name, which incidents carry
+	// Clusters (kubernetes.clusters), when set, are the clusters one
+	// server serves, instead of Kubeconfig and Cluster.
+	Clusters []Cluster
+	// DefaultCluster (kubernetes.default_cluster) is the cluster of an
+	// alert that names none; empty: the first.
+	DefaultCluster string
+	PodWatch       bool // kubernetes.pod_watch: raise "New K8s Pod" from a pod watch (when no audit webhook reaches quell)
+}
+
+// Cluster is one cluster quell serves.
+type Cluster struct {
+	Name       string // on incidents, in ingest's ?cluster= and in playbooks' match.clusters
+	Kubeconfig string // empty: in-cluster, then $KUBECONFIG
+	Context    string // a context of Kubeconfig; empty: its current context
+}
+
+// List returns the clusters quell serves: Clusters, or else the one
+// cluster of Kubeconfig and Cluster.
+func (k Kubernetes) List() []Cluster {
+	if len(k.Clusters) > 0 {
+		return k.Clusters
+	}
+	return []Cluster{{Name: k.Cluster, Kubeconfig: k.Kubeconfig}}
+}
+
+// Find returns the cluster of List named name (empty: the default one).
+func (k Kubernetes) Find(name string) (Cluster, bool) {
+	if name == "" {
+		name = k.Default()
+	}
+	for _, c := range k.List() {
+		if c.Name == name {
+			return c, true
+		}
+	}
+	return Cluster{}, false
+}
+
+// Default returns the name of the cluster an alert naming none belongs
+// to: DefaultCluster, else the first of List.
+func (k Kubernetes) Default() string {
+	if k.DefaultCluster != "" {
+		return k.DefaultCluster
+	}
+	return k.List()[0].Name
 }
 
 // Dev configures the local development control plane.

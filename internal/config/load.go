@@ -52,9 +52,31 @@ func Load(src Sources) (*Config, error) {
 	for _, s := range settings() {
 		table[s.key] = s
 	}
+	entries := listEntries()
 	origin := map[string]string{}
 	var errs []error
+	notList := map[string]bool{} // keys given a list of mappings they do not take, reported once
 	apply := func(key, value, source string) {
+		if base, i, field, ok := entryKey(key); ok {
+			set, list := entries[base]
+			_, known := table[base]
+			switch {
+			case list:
+				if err := set(&cfg, i, field, value); err != nil {
+					errs = append(errs, &Problem{Key: key, Source: source, Msg: err.Error()})
+					return
+				}
+				origin[key] = source
+			case notList[base]:
+			case known:
+				notList[base] = true
+				errs = append(errs, &Problem{Key: base, Source: source, Msg: "must be a single value or a list of single values"})
+			default:
+				notList[base] = true
+				errs = append(errs, &Problem{Key: base, Source: source, Msg: unknownMsg(base, table)})
+			}
+			return
+		}
 		s, ok := table[key]
 		if !ok {
 			errs = append(errs, &Problem{Key: key, Source: source, Msg: unknownMsg(key, table)})
@@ -65,6 +87,11 @@ func Load(src Sources) (*Config, error) {
 			return
 		}
 		origin[key] = source
+		for k := range origin { // a whole list replaces the entries set before
+			if strings.HasPrefix(k, key+"[") {
+				delete(origin, k)
+			}
+		}
 	}
 
 	if src.File != "" {
@@ -104,10 +131,29 @@ func Load(src Sources) (*Config, error) {
 			errs = append(errs, &Problem{Key: s.key, Source: origin[s.key], Msg: err.Error()})
 		}
 	}
+	set := func(key string) bool { _, ok := origin[key]; return ok }
+	errs = append(errs, checkClusters(&cfg, set, func(key string) string { return sourceOf(origin, key) })...)
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
 	return &cfg, nil
+}
+
+// sourceOf is where key's value came from: its own source, else that of
+// the entry or list holding it (kubernetes.clusters[1].name is in
+// kubernetes.clusters[1], in kubernetes.clusters).
+func sourceOf(origin map[string]string, key string) string {
+	for k := key; k != ""; {
+		if s, ok := origin[k]; ok {
+			return s
+		}
+		i := strings.LastIndexAny(k, ".[")
+		if i < 0 {
+			break
+		}
+		k = k[:i]
+	}
+	return ""
 }
 
 // EnvName is the environment variable that sets key.
@@ -172,6 +218,19 @@ func walk(path, prefix string, n *yaml.Node, out *[]fileValue) {
 		}
 		*out = append(*out, fileValue{key: prefix, value: n.Value, pos: pos})
 	case yaml.SequenceNode:
+		if len(n.Content) > 0 && n.Content[0].Kind == yaml.MappingNode {
+			// A list of mappings: each entry, then its fields, as KEY[i].FIELD.
+			for i, c := range n.Content {
+				key := fmt.Sprintf("%s[%d]", prefix, i)
+				if c.Kind != yaml.MappingNode {
+					*out = append(*out, fileValue{key: key, pos: fmt.Sprintf("%s:%d:%d", path, c.Line, c.Column), err: "must be a mapping, like the list's other entries"})
+					continue
+				}
+				*out = append(*out, fileValue{key: key, pos: fmt.Sprintf("%s:%d:%d", path, c.Line, c.Column)})
+				walk(path, key, c, out)
+			}
+			return
+		}
 		var items []string
 		for _, c := range n.Content {
 			if c.Kind != yaml.ScalarNode {

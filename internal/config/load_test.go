@@ -96,7 +96,7 @@ func TestLoadBadValuesNameTheKey(t *testing.T) {
 		"log.level|" + file + ":2:10|\"loud\" is not one of debug, info, warn, error",
 		"server.read_timeout|" + file + ":8:17|\"soon\" is not a duration (like 30s or 5m)",
 		"server.colour|" + file + ":9:11|unknown setting",
-		"kubernetes|" + file + ":10:13|is a section, not a value; it holds kubernetes.cluster, kubernetes.kubeconfig, kubernetes.pod_watch",
+		"kubernetes|" + file + ":10:13|is a section, not a value; it holds kubernetes.cluster, kubernetes.clusters, kubernetes.default_cluster, kubernetes.kubeconfig, kubernetes.pod_watch",
 		"QUELL_NOPE|environment|unknown setting",
 		"log.format|" + file + ":3:11|\"xml\" is not one of text, json",
 		"server.listen|" + file + ":5:11|\"nowhere\" is not host:port",

@@ -78,6 +78,8 @@ func settings() []setting {
 		{"kubernetes.kubeconfig", str(func(c *Config) *string { return &c.Kubernetes.Kubeconfig }), nil},
 		{"kubernetes.cluster", str(func(c *Config) *string { return &c.Kubernetes.Cluster }),
 			func(c *Config) error { return checkName(c.Kubernetes.Cluster) }},
+		{"kubernetes.clusters", setClusters, nil}, // and its entries' fields, see listEntries; checked by checkClusters
+		{"kubernetes.default_cluster", str(func(c *Config) *string { return &c.Kubernetes.DefaultCluster }), nil},
 		{"kubernetes.pod_watch", func(c *Config, v string) error { return parseBool(&c.Kubernetes.PodWatch, v) }, nil},
 		{"rules.files", func(c *Config, v string) error { c.Rules.Files = splitList(v); return nil }, nil},
 		{"rules.no_defaults", func(c *Config, v string) error { return parseBool(&c.Rules.NoDefaults, v) }, nil},

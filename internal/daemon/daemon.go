@@ -1,7 +1,10 @@
 // Package daemon wires quell's long-running processes from a validated
-// config: RunServer builds the store, rules engine, cluster client, owner
-// resolver, notifiers and pod watch, and serves until its context is done,
-// then shuts everything down and waits for it.
+// config: RunServer builds the store, rules engine and notifiers, one
+// stack per cluster (client, watched objects, owner resolver,
+// investigator, pod watch, reachability probe, response engine), and
+// serves until its context is done, then shuts everything down and waits
+// for it. A cluster that cannot be reached, at start or later, stops and
+// slows neither the server nor the other clusters.
 package daemon
 
 import (
@@ -9,7 +12,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
 	"sync"
 	"time"
 
@@ -19,14 +21,9 @@ import (
 	"quell.dev/quell/internal/config"
 	"quell.dev/quell/internal/incident"
 	"quell.dev/quell/internal/incident/sqlstore"
-	"quell.dev/quell/internal/investigate"
-	"quell.dev/quell/internal/kube"
-	"quell.dev/quell/internal/kubecache"
 	"quell.dev/quell/internal/leader"
 	"quell.dev/quell/internal/notify"
-	"quell.dev/quell/internal/owner"
 	"quell.dev/quell/internal/playbook"
-	"quell.dev/quell/internal/podwatch"
 	"quell.dev/quell/internal/respond"
 	"quell.dev/quell/internal/respond/jit"
 	"quell.dev/quell/internal/rules"
@@ -34,8 +31,8 @@ import (
 )
 
 // RunServer runs the server process described by cfg until ctx is done:
-// store, rules, cluster access, notifications, pod watch and the HTTP
-// server. ready, if not nil, is called with the listening address once the
+// store, rules, each cluster's stack, notifications and the HTTP server.
+// ready, if not nil, is called with the listening address once the
 // server serves.
 func RunServer(ctx context.Context, cfg *config.Config, log *slog.Logger, ready func(addr string)) error {
 	if cfg.Server.AuthTokenFile == "" {
@@ -55,44 +52,17 @@ func RunServer(ctx context.Context, cfg *config.Config, log *slog.Logger, ready 
 	}
 	defer store.Close()
 	reg := prometheus.NewRegistry()
-	opts := server.Options{
-		Config: cfg.Server, Cluster: cfg.Kubernetes.Cluster, Store: store, Tokens: tokens, Log: log,
-		Audit: server.RulesAudit{Engine: eng}, Window: cfg.Server.Window, Registry: reg, Rules: eng,
-	}
+	list := cfg.Kubernetes.List()
+	stacks := make([]*clusterStack, 0, len(list))
 	var notifiers []notify.Notifier
-	var (
-		cs           *kubernetes.Clientset
-		resolver     *owner.Resolver
-		objects      *kubecache.Cache
-		investigator *investigate.Investigator
-	)
-	restCfg, err := kube.Config(cfg.Kubernetes.Kubeconfig)
-	switch {
-	case errors.Is(err, kube.ErrNoCluster):
-		log.Warn("no cluster configured: alerts are recorded, targets are not resolved and nothing is acted on")
-	case err != nil:
-		return err
-	default:
-		cs, err = kubernetes.NewForConfig(restCfg)
+	for _, cl := range list {
+		st, err := newClusterStack(cl, len(cfg.Kubernetes.Clusters) == 0, log)
 		if err != nil {
-			return fmt.Errorf("kubernetes client: %w", err)
-		}
-		// The workloads and what investigations read, watched: owner
-		// chains, protection checks and reports read them without a round
-		// trip once listed (live reads until then).
-		if objects, err = kubecache.New(cs, investigate.Kinds...); err != nil {
 			return err
 		}
-		resolver = owner.NewResolver(cs, objects) // shared: the engine reuses what ingest resolved
-		audits := investigate.NewAuditIndex(0)
-		if investigator, err = investigate.New(investigate.Options{Objects: objects, Client: cs, Resolver: resolver, Audit: audits}); err != nil {
-			return err
-		}
-		opts.Investigator, opts.Suggest = investigator, playbook.Suggest
-		opts.AuditObservers = append(opts.AuditObservers, audits)
-		opts.Resolve = resolver.Target
-		if cfg.Notify.KubeEvents {
-			notifiers = append(notifiers, &notify.KubeEvent{Client: cs})
+		stacks = append(stacks, st)
+		if n := st.notifier(); n != nil && cfg.Notify.KubeEvents {
+			notifiers = append(notifiers, n)
 		}
 	}
 	if cfg.Notify.SlackWebhookURL != "" {
@@ -101,93 +71,62 @@ func RunServer(ctx context.Context, cfg *config.Config, log *slog.Logger, ready 
 	if cfg.Notify.WebhookURL != "" {
 		notifiers = append(notifiers, &notify.Webhook{URL: cfg.Notify.WebhookURL})
 	}
-	var wg sync.WaitGroup
-	defer wg.Wait() // after cancel below: every part stops with ctx
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	if objects != nil {
-		wg.Go(func() { objects.Start(ctx) })
+	opts := server.Options{
+		Config: cfg.Server, DefaultCluster: cfg.Kubernetes.Default(), Store: store, Tokens: tokens, Log: log,
+		Audit: server.RulesAudit{Engine: eng}, Window: cfg.Server.Window, Registry: reg, Rules: eng, Suggest: playbook.Suggest,
 	}
 	var dispatcher *notify.Dispatcher
 	if len(notifiers) > 0 {
 		dispatcher = notify.NewDispatcher(notify.Options{Registry: reg, Log: log}, notifiers...)
-		wg.Go(func() { dispatcher.Start(ctx) })
 		opts.Sinks = append(opts.Sinks, &server.NotifySink{Dispatcher: dispatcher, URL: cfg.Notify.ConsoleURL})
 	}
-	if cs != nil {
-		rc := cfg.Response
-		actions := respond.DefaultRegistry()
-		policy, err := playbook.LoadPolicy(actions, rc.Playbooks...)
-		if err != nil {
-			return fmt.Errorf("load playbooks: %w", err)
+	actions := respond.DefaultRegistry()
+	policy, err := playbook.LoadPolicy(actions, cfg.Response.Playbooks...)
+	if err != nil {
+		return fmt.Errorf("load playbooks: %w", err)
+	}
+	sh := shared{cfg: cfg, store: store, log: log, reg: reg, actions: actions, policy: policy, notify: dispatcher}
+	if cfg.HA.Enabled {
+		if sh.identity, err = replicaIdentity(cfg); err != nil {
+			return err
 		}
-		var issuer playbook.Issuer
-		if rc.Credentials == config.CredentialsJIT || slices.ContainsFunc(policy.Playbooks, func(p *playbook.Playbook) bool { return p.Credentials == config.CredentialsJIT }) {
-			issuer = jit.NewIssuer(cs, restCfg, jit.Options{HomeNamespace: rc.HomeNamespace, Log: log})
+		if opts.PeerTransport, err = peerTransport(cfg); err != nil {
+			return err
 		}
-		var poll time.Duration
-		if cfg.HA.Enabled {
-			poll = cfg.HA.PollInterval
+	}
+	electors := map[string]*leader.Elector{}
+	for _, st := range stacks {
+		if err := st.newEngine(sh); err != nil {
+			return err
 		}
-		eng := playbook.New(playbook.Options{Store: store, Client: cs, Resolver: resolver, Investigator: investigator, Log: log, Issuer: issuer, Mode: cfg.Server.Mode, Notify: dispatcher, Registerer: reg,
-			Registry: actions, Policy: policy, PolicyFiles: rc.Playbooks, Credentials: rc.Credentials, Protected: rc.ProtectedNamespaces,
-			VerifyHold: rc.VerifyHold, GracePeriod: gracePeriod(rc.GracePeriod), ActionsPerMinute: rc.ActionsPerMinute, NamespaceActionsPerMinute: rc.NamespaceActionsPerMinute,
-			SuspensionsPerHour: rc.SuspensionsPerHour, Cluster: cfg.Kubernetes.Cluster, Window: cfg.Server.Window,
-			Standby: cfg.HA.Enabled, PollInterval: poll})
-		respond := func(ctx context.Context) {
-			if issuer != nil {
-				// Before any response starts: what a previous leader left is
-				// orphaned (one replica acts on a cluster; its leases died
-				// with it).
-				sweepJIT(ctx, cs, log, true)
-				wg.Go(func() {
-					for {
-						select {
-						case <-ctx.Done():
-							return
-						case <-time.After(time.Minute):
-							sweepJIT(ctx, cs, log, false) // leases that expired without a release
-						}
-					}
-				})
-			}
-			eng.Start(ctx)
+		if st.elector != nil {
+			electors[st.name] = st.elector
 		}
-		if cfg.HA.Enabled {
-			identity, err := replicaIdentity(cfg)
-			if err != nil {
-				return err
-			}
-			el, err := newElector(cfg, cs, identity, cfg.Kubernetes.Cluster, log, reg)
-			if err != nil {
-				return err
-			}
-			if opts.PeerTransport, err = peerTransport(cfg); err != nil {
-				return err
-			}
-			opts.Leaders = &leaders{identity: identity, electors: map[string]*leader.Elector{cfg.Kubernetes.Cluster: el}}
-			wg.Go(func() { _ = el.Start(ctx, respond) })
-		} else {
-			wg.Go(func() { respond(ctx) })
+		opts.Clusters = append(opts.Clusters, st.route())
+		if st.engine != nil && (opts.Playbooks == nil || st.name == opts.DefaultCluster) {
+			opts.Playbooks = st.engine // every engine reads the same playbooks
 		}
-		opts.Sinks = append(opts.Sinks, eng)
-		opts.Responder, opts.Playbooks = eng, eng
-		log.Info("response engine ready", "mode", cfg.Server.Mode, "credentials", rc.Credentials, "playbooks", len(policy.Playbooks))
+	}
+	if cfg.HA.Enabled {
+		opts.Leaders = &leaders{identity: sh.identity, electors: electors}
 	}
 	srv, err := server.New(opts)
 	if err != nil {
 		return err
 	}
-	if cfg.Kubernetes.PodWatch && cs != nil {
-		w := podwatch.New(cs, cfg.Kubernetes.Cluster, func(ctx context.Context, a []incident.Alert) error {
-			_, err := srv.Ingest(ctx, a)
-			return err
-		}, log)
-		wg.Go(func() {
-			if err := w.Start(ctx); err != nil {
-				log.Error("pod watch stopped", "err", err)
-			}
-		})
+	var wg sync.WaitGroup
+	defer wg.Wait() // after cancel below: every part stops with ctx
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	if dispatcher != nil {
+		wg.Go(func() { dispatcher.Start(ctx) })
+	}
+	ingest := func(ctx context.Context, a []incident.Alert) error {
+		_, err := srv.Ingest(ctx, a)
+		return err
+	}
+	for _, st := range stacks {
+		st.start(ctx, &wg, cfg.Kubernetes.PodWatch, ingest)
 	}
 	if ready != nil {
 		wg.Go(func() {

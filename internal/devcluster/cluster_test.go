@@ -3,7 +3,6 @@ package devcluster_test
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -11,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
@@ -152,30 +150,7 @@ func TestTokenRequest(t *testing.T) {
 }
 
 func TestTwoClustersSideBySide(t *testing.T) {
-	var (
-		wg sync.WaitGroup
-		cl [2]*devcluster.Cluster
-	)
-	testenv.Binaries(t)
-	for i := range cl {
-		wg.Go(func() {
-			c, err := testenv.Start(t.Context(), filepath.Join(t.TempDir(), fmt.Sprint("c", i)), devcluster.Options{})
-			if err != nil {
-				t.Error(err)
-				return
-			}
-			cl[i] = c
-		})
-	}
-	wg.Wait()
-	for _, c := range cl {
-		if c != nil {
-			t.Cleanup(func() { c.Stop() })
-		}
-	}
-	if t.Failed() {
-		return
-	}
+	cl := testenv.OwnClusters(t, 2)
 	if cl[0].Server == cl[1].Server || cl[0].EtcdURL == cl[1].EtcdURL {
 		t.Fatalf("clusters share an address: %s %s / %s %s", cl[0].Server, cl[0].EtcdURL, cl[1].Server, cl[1].EtcdURL)
 	}

@@ -17,12 +17,28 @@ import (
 // the workload, or the node), so `kubectl describe` shows it.
 type KubeEvent struct {
 	Client kubernetes.Interface
+	// Cluster, when set, is the cluster Client reaches: only its
+	// incidents are notified (each cluster has its own KubeEvent).
+	Cluster string
 }
 
-var _ Notifier = (*KubeEvent)(nil)
+var (
+	_ Notifier = (*KubeEvent)(nil)
+	_ Filter   = (*KubeEvent)(nil)
+)
 
-// Name implements Notifier.
-func (k *KubeEvent) Name() string { return "kube-event" }
+// Name implements Notifier: kube-event, or kube-event/CLUSTER.
+func (k *KubeEvent) Name() string {
+	if k.Cluster == "" {
+		return "kube-event"
+	}
+	return "kube-event/" + k.Cluster
+}
+
+// Wants implements Filter: the incidents of Cluster, or all without one.
+func (k *KubeEvent) Wants(m Message) bool {
+	return k.Cluster == "" || m.Incident.Target.Cluster == k.Cluster
+}
 
 // Notify implements Notifier.
 func (k *KubeEvent) Notify(ctx context.Context, m Message) error {

@@ -46,6 +46,12 @@ type Notifier interface {
 	Notify(ctx context.Context, m Message) error
 }
 
+// Filter is a Notifier that takes only some messages (those of one
+// cluster, say); the Dispatcher queues it the others not at all.
+type Filter interface {
+	Wants(m Message) bool
+}
+
 // Permanent wraps an error that retrying cannot fix (a 4xx from a receiver).
 type Permanent struct{ Err error }
 
@@ -98,9 +104,13 @@ func NewDispatcher(opts Options, notifiers ...Notifier) *Dispatcher {
 	return d
 }
 
-// Enqueue queues m for every notifier without blocking.
+// Enqueue queues m for every notifier that wants it (see Filter) without
+// blocking.
 func (d *Dispatcher) Enqueue(m Message) {
 	for i, q := range d.queues {
+		if f, ok := d.targets[i].(Filter); ok && !f.Wants(m) {
+			continue
+		}
 		select {
 		case q <- m:
 		default:

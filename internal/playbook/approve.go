@@ -123,6 +123,9 @@ func (e *Engine) Approve(ctx context.Context, id int64, who string, veto bool) (
 	if err := e.acting(); err != nil {
 		return 0, err
 	}
+	if err := e.own(ctx, id); err != nil {
+		return 0, err
+	}
 	unlock := e.lock(id)
 	timeline, err := e.opts.Store.Timeline(ctx, id)
 	if err != nil {

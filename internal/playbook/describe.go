@@ -18,7 +18,8 @@ type RuleRef struct {
 // PlaybookView describes one playbook for people: what it matches, what
 // it does, in which mode, and which of the loaded rules it takes (the
 // first playbook whose rule, priority, tag and source conditions a rule's
-// alerts meet; namespaces, labels and exclusions still decide per alert).
+// alerts meet; namespaces, clusters, labels and exclusions still decide per
+// alert).
 type PlaybookView struct {
 	Name        string              `json:"name"`
 	Where       string              `json:"where"`
@@ -92,6 +93,7 @@ func (m *matcher) describe() map[string][]string {
 	add("tags", m.tags)
 	add("sources", m.sources)
 	add("namespaces", m.namespaces)
+	add("clusters", m.clusters)
 	add("not_rules", m.exRules)
 	add("not_namespaces", m.exNamespaces)
 	add("not_images", m.exImages)

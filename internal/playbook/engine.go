@@ -101,9 +101,12 @@ type Options struct {
 	// (default) or CredentialsJIT, which needs Issuer.
 	Credentials string
 	Issuer      Issuer
-	// Cluster names the cluster in manual responses' targets; Window is
-	// the correlation window they are recorded with (default 10m) and how
-	// far back Start looks for open incidents to resume.
+	// Cluster is the cluster the engine acts on: it takes that cluster's
+	// incidents only (resume, responses, restore and approvals refuse
+	// another's with ErrOtherCluster) and names it in manual responses'
+	// targets; empty: every incident. Window is the correlation window
+	// manual responses are recorded with (default 10m) and how far back
+	// Start looks for open incidents to resume.
 	Cluster string
 	Window  time.Duration
 	// Standby (high availability): alerts committed while Start does not
@@ -114,6 +117,10 @@ type Options struct {
 	// another replica); 0: never.
 	Standby      bool
 	PollInterval time.Duration
+	// Reachable, when set, says whether the cluster answers; while it
+	// does not, alerts are recorded with why nothing is done, and stay
+	// open for Resume.
+	Reachable func() bool
 }
 
 // Issuer grants just-in-time credentials for one response: a client

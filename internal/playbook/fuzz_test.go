@@ -21,6 +21,7 @@ func FuzzParsePolicy(f *testing.F) {
 	}
 	f.Add([]byte("playbooks: [{name: x, steps: [validate, {action: terminate-pod, approve: auto-after 1s}]}]"))
 	f.Add([]byte("allowlist: [{selector: 'a in (b', reason: r}]"))
+	f.Add([]byte("playbooks: [{name: x, match: {clusters: [edge-*, ''], namespaces: [prod]}, steps: [validate]}]"))
 	f.Add([]byte("playbooks:\n  - name: x\n    steps:\n      - step: [1]\n"))
 	reg := respond.DefaultRegistry()
 	f.Fuzz(func(t *testing.T, data []byte) {

@@ -15,14 +15,15 @@ import (
 	"quell.dev/quell/internal/respond"
 )
 
-// resumeAll queues every incident a previous run may have left unfinished:
-// acting ones whatever their age, open ones seen within the window (their
-// alerts may have been queued in memory only, or await approval).
+// resumeAll queues every incident of the engine's cluster a previous run
+// may have left unfinished: acting ones whatever their age, open ones seen
+// within the window (their alerts may have been queued in memory only, or
+// await approval).
 func (e *Engine) resumeAll(ctx context.Context) error {
 	n := 0
 	for _, f := range []incident.Filter{
-		{States: []incident.State{incident.StateActing}},
-		{States: []incident.State{incident.StateOpen}, Since: time.Now().Add(-e.opts.Window)},
+		{States: []incident.State{incident.StateActing}, Cluster: e.opts.Cluster},
+		{States: []incident.State{incident.StateOpen}, Since: time.Now().Add(-e.opts.Window), Cluster: e.opts.Cluster},
 	} {
 		f.Limit = 500
 		for {

@@ -102,6 +102,9 @@ func manualOf(a incident.Alert) (pb *Playbook, ok bool) {
 
 func (e *Engine) checkRequest(req respond.Request) error {
 	var errs []error
+	if req.Cluster != "" && e.opts.Cluster != "" && req.Cluster != e.opts.Cluster {
+		errs = append(errs, fmt.Errorf("cluster: %q is not this engine's cluster %s", req.Cluster, e.opts.Cluster))
+	}
 	if _, ok := e.opts.Registry.Get(req.Action); !ok {
 		errs = append(errs, fmt.Errorf("action: unknown action %q (known: %s)", req.Action, strings.Join(e.opts.Registry.Names(), ", ")))
 	}

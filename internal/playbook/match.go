@@ -92,6 +92,9 @@ func (m *matcher) matches(s subject) bool {
 	if len(m.namespaces) > 0 && !anyGlob(m.namespaces, s.ns) {
 		return false
 	}
+	if len(m.clusters) > 0 && !anyGlob(m.clusters, a.Target.Cluster) {
+		return false
+	}
 	if m.selector != nil && (!s.resolved || !m.selector.Matches(labels.Set(s.labels))) {
 		return false
 	}

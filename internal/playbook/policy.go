@@ -81,6 +81,7 @@ func (a Approval) Needed() bool { return a.Required || a.AutoAfter > 0 }
 
 type matcher struct {
 	rules, tags, sources, namespaces []string
+	clusters                         []string
 	minPriority                      *rules.Priority
 	selector                         labels.Selector
 	exRules, exNamespaces, exImages  []string
@@ -234,7 +235,8 @@ func (c *compiler) playbook(p string, s PlaybookSpec) *Playbook {
 
 func (c *compiler) match(p string, m MatchSpec) matcher {
 	out := matcher{rules: c.globs(p+".rules", m.Rules), tags: m.Tags, sources: m.Sources,
-		namespaces: c.globs(p+".namespaces", m.Namespaces), selector: c.selector(p+".selector", m.Selector)}
+		namespaces: c.globs(p+".namespaces", m.Namespaces), clusters: c.globs(p+".clusters", m.Clusters),
+		selector: c.selector(p+".selector", m.Selector)}
 	if m.Priority != "" {
 		pr, err := rules.ParsePriority(m.Priority)
 		if err != nil {

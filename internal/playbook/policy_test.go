@@ -69,6 +69,7 @@ func TestParsePolicyErrors(t *testing.T) {
 		`testdata/bad.yaml:12: playbooks[0].steps[1].approve: "sometime" is not one of required, auto-after DURATION`,
 		`testdata/bad.yaml:14: playbooks[0].steps[2]: a step has either step or action, not both`,
 		`testdata/bad.yaml:17: playbooks[1].steps: a playbook needs at least one step`,
+		`testdata/bad.yaml:18: playbooks[1].match.clusters[0]: an empty pattern matches nothing; remove it`,
 	}
 	msg := err.Error()
 	for _, w := range want {

@@ -16,6 +16,9 @@ func (e *Engine) Restore(ctx context.Context, id int64, who string) ([]respond.R
 	if err := e.acting(); err != nil {
 		return nil, err
 	}
+	if err := e.own(ctx, id); err != nil {
+		return nil, err
+	}
 	defer e.lock(id)()
 	timeline, err := e.opts.Store.Timeline(ctx, id)
 	if err != nil {

@@ -70,6 +70,9 @@ func (e *Engine) respond(ctx context.Context, j job) (verification, error) {
 	if err != nil {
 		return nil, fmt.Errorf("get incident: %w", err)
 	}
+	if err := e.ownCluster(inc.ID, inc.Target.Cluster); err != nil {
+		return nil, err
+	}
 	e.tracker.saw(inc)
 	if inc.State.Final() {
 		return nil, nil
@@ -77,6 +80,9 @@ func (e *Engine) respond(ctx context.Context, j job) (verification, error) {
 	timeline, err := e.opts.Store.Timeline(ctx, inc.ID)
 	if err != nil {
 		return nil, fmt.Errorf("read timeline: %w", err)
+	}
+	if e.unreachable() {
+		return nil, e.decisionOnce(ctx, inc.ID, Decision{Reason: e.unreachableReason()}, timeline)
 	}
 	if j.resume {
 		a, ok := lastAlert(timeline)

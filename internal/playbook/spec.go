@@ -19,7 +19,7 @@ import (
 //	    reason: the security team's scanner
 //	playbooks:
 //	  - name: contain-miners
-//	    match: {rules: ["*mining*"], priority: warning, namespaces: ["prod-*"]}
+//	    match: {rules: ["*mining*"], priority: warning, namespaces: ["prod-*"], clusters: ["prod-*"]}
 //	    mode: enforce
 //	    steps:
 //	      - validate
@@ -61,6 +61,7 @@ type MatchSpec struct {
 	Tags       []string     `yaml:"tags"`
 	Sources    []string     `yaml:"sources"`    // falco, audit, sensor, podwatch, api, manual
 	Namespaces []string     `yaml:"namespaces"` // globs
+	Clusters   []string     `yaml:"clusters"`   // cluster names (kubernetes.clusters) or globs
 	Selector   string       `yaml:"selector"`   // pod label selector
 	Exclude    *ExcludeSpec `yaml:"exclude"`
 }

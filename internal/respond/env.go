@@ -244,6 +244,7 @@ func jsonUnmarshal(b []byte, v any) error {
 // Request is a person's request to run one action through the response
 // engine (quell respond, POST /v1/responses).
 type Request struct {
+	Cluster   string `json:"cluster,omitempty"` // a name of kubernetes.clusters; empty: the default cluster
 	Namespace string `json:"namespace,omitempty"`
 	Pod       string `json:"pod,omitempty"`
 	Node      string `json:"node,omitempty"` // for node actions

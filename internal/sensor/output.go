@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -113,6 +114,9 @@ func (o *WriterOutput) Start(ctx context.Context) error {
 type ServerOptions struct {
 	// URL is the server's base URL; alerts go to URL/v1/sensor/alerts.
 	URL string
+	// Cluster, when set, names the sensor's cluster to a server serving
+	// several (?cluster=); empty: the server's default cluster.
+	Cluster string
 	// Token is the bearer token.
 	Token string
 	// Client sends the requests; default: a client with a 15s timeout.
@@ -188,8 +192,12 @@ func NewServerOutput(opts ServerOptions) (*ServerOutput, error) {
 	if opts.Log == nil {
 		opts.Log = slog.Default()
 	}
+	target := strings.TrimSuffix(opts.URL, "/") + "/v1/sensor/alerts"
+	if opts.Cluster != "" {
+		target += "?" + url.Values{"cluster": {opts.Cluster}}.Encode()
+	}
 	return &ServerOutput{
-		opts: opts, url: strings.TrimSuffix(opts.URL, "/") + "/v1/sensor/alerts",
+		opts: opts, url: target,
 		queue: make(chan *Alert, opts.BufferSize), metrics: newOutputMetrics(opts.Registry, "server"),
 	}, nil
 }

@@ -143,3 +143,31 @@ func TestWriterOutputFalcoFormat(t *testing.T) {
 		}
 	}
 }
+
+// TestServerOutputNamesItsCluster: with a cluster, every batch goes to
+// /v1/sensor/alerts?cluster=NAME.
+func TestServerOutputNamesItsCluster(t *testing.T) {
+	got := make(chan string, 10)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got <- r.URL.Path + "?" + r.URL.RawQuery
+		w.WriteHeader(http.StatusAccepted)
+	}))
+	defer srv.Close()
+	out, err := sensor.NewServerOutput(sensor.ServerOptions{URL: srv.URL, Cluster: "edge 1", Registry: prometheus.NewRegistry(), Log: discardLog()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- out.Start(ctx) }()
+	defer func() { cancel(); <-done }()
+	out.Send(testAlert("r1"))
+	select {
+	case u := <-got:
+		if u != "/v1/sensor/alerts?cluster=edge+1" {
+			t.Errorf("posted to %s", u)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("alert not delivered")
+	}
+}

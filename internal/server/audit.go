@@ -28,14 +28,21 @@ type auditHeader struct {
 	Stage   string `json:"stage"`
 }
 
-// handleAudit is the Kubernetes audit webhook backend. An event delivered
-// again (same auditID and stage, as on a retried batch) is evaluated once
-// while it is remembered; past that, the alerts it raises are identical and
-// the store counts them as duplicates.
+// handleAudit is the Kubernetes audit webhook backend of one cluster
+// (?cluster=, else the default): its events raise alerts in that cluster
+// and feed that cluster's observers only. An event delivered again (same
+// cluster, auditID and stage, as on a retried batch) is evaluated once
+// while it is remembered; past that, the alerts it raises are identical
+// and the store counts them as duplicates.
 func (s *Server) handleAudit(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	if s.opts.Audit == nil {
 		writeError(w, &apiError{Status: http.StatusNotImplemented, Code: "not_configured", Message: "audit rules are not loaded"})
+		return
+	}
+	c, err := s.clusters.fromQuery(r)
+	if err != nil {
+		s.reject(w, err)
 		return
 	}
 	body, err := readBody(r)
@@ -70,15 +77,15 @@ func (s *Server) handleAudit(w http.ResponseWriter, r *http.Request) {
 	}
 	var alerts []incident.Alert
 	for i, ev := range events {
-		if !s.auditSeen.add(headers[i].AuditID+"/"+headers[i].Stage, start) {
+		if !s.auditSeen.add(c.Name+"/"+headers[i].AuditID+"/"+headers[i].Stage, start) {
 			s.metrics.auditEvents.WithLabelValues("duplicate").Inc()
 			continue
 		}
 		s.metrics.auditEvents.WithLabelValues("evaluated").Inc()
-		for _, o := range s.opts.AuditObservers {
+		for _, o := range c.AuditObservers {
 			o.Observe(ev.Raw())
 		}
-		got, err := s.opts.Audit.EvaluateAudit(ev, s.opts.Cluster)
+		got, err := s.opts.Audit.EvaluateAudit(ev, c.Name)
 		if err != nil {
 			s.log.Warn("audit event not evaluated", "item", i, "audit_id", headers[i].AuditID, "err", err)
 			continue

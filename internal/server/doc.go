@@ -14,6 +14,14 @@
 //   - A 2xx on an ingest endpoint means the alerts are durably stored: ingest
 //     goes through a group-commit batcher whose transaction committed before
 //     the handler answers.
+//   - Every alert belongs to one of the clusters served (Options.Clusters):
+//     the request's ?cluster=, else (Falco alerts) its k8s.cluster.name or
+//     cluster output field, else the default cluster; an unknown name is a
+//     400 naming it and the clusters known. A cluster's targets are
+//     resolved within ResolveTimeout, concurrently with other clusters', so
+//     a cluster that does not answer delays only its own alerts; each
+//     cluster's Sink gets only its own alerts, and an incident is restored,
+//     approved and investigated through its own cluster.
 //
 // Start(ctx) serves until ctx is cancelled, then shuts down within the
 // configured grace period.

@@ -24,6 +24,21 @@ type falcoAlert struct {
 	Hostname     string         `json:"hostname"`
 }
 
+// falcoClusterFields are the output fields that may name a Falco alert's
+// cluster, in the order they are read.
+var falcoClusterFields = []string{"k8s.cluster.name", "cluster"}
+
+// falcoCluster is the cluster a Falco alert's output fields name, else
+// the default (a request's ?cluster= takes precedence over both).
+func (s *Server) falcoCluster(f *falcoAlert) (*Cluster, error) {
+	for _, k := range falcoClusterFields {
+		if v := field(f.OutputFields, k); v != "" {
+			return s.clusters.lookup(v, "output_fields."+k)
+		}
+	}
+	return s.clusters.lookup("", "")
+}
+
 // validPriority reports whether p is a Falco priority name (any case).
 func validPriority(p string) bool {
 	_, err := rules.ParsePriority(p)

@@ -111,10 +111,15 @@ func (s *Server) bodyCluster(r *http.Request) (string, error) {
 	var v struct {
 		Cluster string `json:"cluster"`
 	}
-	if json.Unmarshal(body, &v) != nil || v.Cluster == "" {
-		return s.opts.Cluster, nil // the handler reports a malformed body
+	_ = json.Unmarshal(body, &v) // a malformed body: the handler reports it
+	c, err := s.clusters.lookup(v.Cluster, "cluster")
+	if err != nil {
+		return "", err
 	}
-	return v.Cluster, nil
+	if c == nil {
+		return "", nil // no cluster at all: the handler answers
+	}
+	return c.Name, nil
 }
 
 // errNotLeader answers a request that reached an engine standing by.

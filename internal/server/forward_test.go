@@ -33,30 +33,30 @@ func (l *leadersAt) Leader(string) (*url.URL, error) {
 
 func (l *leadersAt) Identity() string { return "replica-under-test" }
 
-// recorder is the leader's response engine: it records who asked what.
-type recorder struct {
+// leaderEngine is the leader's response engine: it records who asked what.
+type leaderEngine struct {
 	mu    sync.Mutex
 	calls []string
 	store incident.Store
 }
 
-func (r *recorder) add(s string) {
+func (r *leaderEngine) add(s string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.calls = append(r.calls, s)
 }
 
-func (r *recorder) Restore(_ context.Context, id int64, who string) ([]respond.Record, error) {
+func (r *leaderEngine) Restore(_ context.Context, id int64, who string) ([]respond.Record, error) {
 	r.add("restore " + strconv.FormatInt(id, 10) + " by " + who)
 	return nil, nil
 }
 
-func (r *recorder) Approve(_ context.Context, id int64, who string, veto bool) (int, error) {
+func (r *leaderEngine) Approve(_ context.Context, id int64, who string, veto bool) (int, error) {
 	r.add("approve " + strconv.FormatInt(id, 10) + " by " + who + " veto=" + strconv.FormatBool(veto))
 	return 1, nil
 }
 
-func (r *recorder) Manual(_ context.Context, req respond.Request, who string) (int64, error) {
+func (r *leaderEngine) Manual(_ context.Context, req respond.Request, who string) (int64, error) {
 	r.add("manual " + req.Action + " " + req.Namespace + "/" + req.Pod + " by " + who)
 	return 1, nil
 }
@@ -82,11 +82,11 @@ func (s standby) Manual(context.Context, respond.Request, string) (int64, error)
 // with Retry-After.
 func TestRequestsThatActGoToTheLeader(t *testing.T) {
 	dsn := "sqlite://" + filepath.Join(t.TempDir(), "shared.db")
-	rec := &recorder{}
-	lead := startOpts(t, dsn, func(o *server.Options) { o.Responder, o.Leaders = rec, &leadersAt{} })
+	rec := &leaderEngine{}
+	lead := startOptions(t, dsn, func(o *server.Options) { o.Clusters, o.Leaders = []server.Cluster{{Name: "test", Responder: rec}}, &leadersAt{} })
 	leaderURL, _ := url.Parse(lead.url)
 	follow := &leadersAt{url: leaderURL}
-	f := startOpts(t, dsn, func(o *server.Options) { o.Responder, o.Leaders = standby{t}, follow })
+	f := startOptions(t, dsn, func(o *server.Options) { o.Clusters, o.Leaders = []server.Cluster{{Name: "test", Responder: standby{t}}}, follow })
 
 	if code, resp := f.do(t, "POST", "/v1/falco", token, readTestdata(t, "falco_network_tool.json")); code != http.StatusAccepted {
 		t.Fatalf("alert to the follower = %d %v", code, resp)

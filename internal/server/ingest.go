@@ -25,9 +25,19 @@ type ingestIncident struct {
 
 // handleFalco takes one Falco alert, as Falco's http_output and
 // Falcosidekick send it, or a JSON array of them, as a log shipper
-// batching Falco's JSON output sends them.
+// batching Falco's JSON output sends them. An alert's cluster is the
+// ?cluster= parameter's, else its own k8s.cluster.name or cluster output
+// field's, else the default cluster.
 func (s *Server) handleFalco(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
+	var given *Cluster // the parameter's
+	if name := r.URL.Query().Get(clusterParam); name != "" {
+		var err error
+		if given, err = s.clusters.fromQuery(r); err != nil {
+			s.reject(w, err)
+			return
+		}
+	}
 	body, err := readBody(r)
 	if err != nil {
 		s.reject(w, err)
@@ -52,7 +62,14 @@ func (s *Server) handleFalco(w http.ResponseWriter, r *http.Request) {
 	}
 	alerts := make([]incident.Alert, len(fs))
 	for i := range fs {
-		if alerts[i], err = fs[i].toAlert(s.opts.Cluster, start); err != nil {
+		c := given
+		if c == nil {
+			c, err = s.falcoCluster(&fs[i])
+		}
+		if err == nil {
+			alerts[i], err = fs[i].toAlert(c.Name, start)
+		}
+		if err != nil {
 			var ae *apiError
 			if len(fs) > 1 && errors.As(err, &ae) {
 				ae.Where = fmt.Sprintf("[%d].%s", i, ae.Where)
@@ -96,6 +113,11 @@ const maxBatch = 5000
 
 func (s *Server) handleAlerts(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
+	c, err := s.clusters.fromQuery(r)
+	if err != nil {
+		s.reject(w, err)
+		return
+	}
 	var b ownBatch
 	if err := decodeJSON(r, &b, true); err != nil {
 		s.reject(w, err)
@@ -103,7 +125,7 @@ func (s *Server) handleAlerts(w http.ResponseWriter, r *http.Request) {
 	}
 	sensor := r.URL.Path == "/v1/sensor/alerts"
 	if sensor {
-		s.sensors.seen(actor(r.Context()), r.Header.Get(HeaderSensorHost), r.Header.Get(HeaderSensorDropped), len(b.Alerts))
+		s.sensors.seen(actor(r.Context()), r.Header.Get(HeaderSensorHost), c.Name, r.Header.Get(HeaderSensorDropped), len(b.Alerts))
 	}
 	if len(b.Alerts) == 0 {
 		if sensor { // a heartbeat
@@ -119,7 +141,7 @@ func (s *Server) handleAlerts(w http.ResponseWriter, r *http.Request) {
 	}
 	alerts := make([]incident.Alert, 0, len(b.Alerts))
 	for i := range b.Alerts {
-		a, err := b.Alerts[i].toAlert(s.opts.Cluster, start)
+		a, err := b.Alerts[i].toAlert(c.Name, start)
 		if err != nil {
 			var ae *apiError
 			if errors.As(err, &ae) {
@@ -174,16 +196,11 @@ func (o *ownAlert) toAlert(cluster string, now time.Time) (incident.Alert, error
 }
 
 // Ingest stores alerts from an in-process source (the pod watch) exactly
-// as the HTTP endpoints do: targets resolved, group-committed, sinks told.
-// It returns once the alerts are durably stored.
+// as the HTTP endpoints do: targets resolved in their clusters (within
+// ResolveTimeout), group-committed, sinks told. It returns once the
+// alerts are durably stored.
 func (s *Server) Ingest(ctx context.Context, alerts []incident.Alert) ([]incident.IngestResult, error) {
-	if s.opts.Resolve != nil {
-		for i := range alerts {
-			if alerts[i].Target.Kind == incident.TargetPod {
-				alerts[i].Target = s.opts.Resolve(ctx, alerts[i].Target)
-			}
-		}
-	}
+	s.resolve(ctx, alerts)
 	return s.batcher.submit(ctx, alerts)
 }
 
@@ -254,4 +271,5 @@ func (s *Server) committed(alerts []incident.Alert, results []incident.IngestRes
 	for _, sink := range s.opts.Sinks {
 		sink.Committed(alerts, results)
 	}
+	s.routeCommitted(alerts, results)
 }

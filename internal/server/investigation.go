@@ -54,15 +54,20 @@ func (s *Server) handleInvestigation(w http.ResponseWriter, r *http.Request) {
 	}
 	if out.Report == nil {
 		ns, pod := alertedPod(v.Timeline)
-		switch {
-		case pod == "":
+		if pod == "" {
 			writeError(w, &apiError{Status: http.StatusNotFound, Code: "not_found", Message: "the incident's alerts name no pod to investigate"})
 			return
-		case s.opts.Investigator == nil:
-			writeError(w, &apiError{Status: http.StatusNotImplemented, Code: "not_configured", Message: "no cluster is configured: pods cannot be investigated"})
+		}
+		c, err := s.clusters.incidentCluster(v.Incident)
+		if err != nil {
+			writeError(w, err)
 			return
 		}
-		rep, err := s.opts.Investigator.Pod(r.Context(), ns, pod)
+		if c.Investigator == nil {
+			writeError(w, &apiError{Status: http.StatusNotImplemented, Code: "not_configured", Message: "no access to cluster " + c.Name + " is configured: pods cannot be investigated"})
+			return
+		}
+		rep, err := c.Investigator.Pod(r.Context(), ns, pod)
 		switch {
 		case apierrors.IsNotFound(err):
 			writeError(w, &apiError{Status: http.StatusNotFound, Code: "not_found", Message: "pod " + ns + "/" + pod + " no longer exists and no investigation of it was stored"})

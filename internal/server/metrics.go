@@ -16,6 +16,9 @@ type metrics struct {
 	commitLatency prometheus.Histogram
 	commitSize    prometheus.Histogram
 	auditEvents   *prometheus.CounterVec
+	// resolveTimeouts counts batches whose targets a cluster did not
+	// resolve within the server's ResolveTimeout.
+	resolveTimeouts *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -50,8 +53,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		auditEvents: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "quell_audit_events_total", Help: "Audit events received, by outcome (evaluated, duplicate).",
 		}, []string{"outcome"}),
+		resolveTimeouts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "quell_resolve_timeouts_total", Help: "Ingest batches whose pod targets a cluster did not resolve in time (left as pods), by cluster.",
+		}, []string{"cluster"}),
 	}
 	reg.MustRegister(m.alerts, m.deduplicated, m.dropped, m.incidents, m.transitions,
-		m.ingestLatency, m.commitLatency, m.commitSize, m.auditEvents)
+		m.ingestLatency, m.commitLatency, m.commitSize, m.auditEvents, m.resolveTimeouts)
 	return m
 }

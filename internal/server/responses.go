@@ -9,21 +9,36 @@ import (
 	"quell.dev/quell/internal/respond"
 )
 
-var errNoResponder = &apiError{Status: http.StatusNotImplemented, Code: "not_configured", Message: "no cluster is configured: quell records alerts but does not respond"}
+// noResponder answers a request for a cluster quell does not act on
+// (empty: it acts on none).
+func noResponder(cluster string) *apiError {
+	msg := "no access to any cluster is configured: quell records alerts but does not respond"
+	if cluster != "" {
+		msg = "no access to cluster " + cluster + " is configured: quell records its alerts but does not respond"
+	}
+	return &apiError{Status: http.StatusNotImplemented, Code: "not_configured", Message: msg}
+}
+
+// errOtherCluster answers an engine refusing another cluster's incident
+// (the router sends none; a store edited by hand might).
+var errOtherCluster = &apiError{Status: http.StatusConflict, Code: "other_cluster", Message: "the incident belongs to another cluster than its engine's"}
 
 func (s *Server) handleRestore(w http.ResponseWriter, r *http.Request) {
-	id, ok := s.responderIncident(w, r)
+	id, c, ok := s.responderIncident(w, r)
 	if !ok {
 		return
 	}
-	recs, err := s.opts.Responder.Restore(r.Context(), id, actor(r.Context()))
-	if errors.Is(err, playbook.ErrNotLeader) {
+	recs, err := c.Responder.Restore(r.Context(), id, actor(r.Context()))
+	switch {
+	case errors.Is(err, playbook.ErrNotLeader):
 		w.Header().Set("Retry-After", "1")
 		writeError(w, errNotLeader)
 		return
-	}
-	if err != nil {
-		s.log.Error("restore failed", "incident", id, "err", err)
+	case errors.Is(err, playbook.ErrOtherCluster):
+		writeError(w, errOtherCluster)
+		return
+	case err != nil:
+		s.log.Error("restore failed", "incident", id, "cluster", c.Name, "err", err)
 		writeError(w, &apiError{Status: http.StatusBadGateway, Code: "restore_failed", Message: err.Error()})
 		return
 	}
@@ -36,19 +51,21 @@ func (s *Server) handleRestore(w http.ResponseWriter, r *http.Request) {
 // handleApprove approves or vetoes an incident's pending approvals.
 func (s *Server) handleApprove(veto bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		id, ok := s.responderIncident(w, r)
+		id, c, ok := s.responderIncident(w, r)
 		if !ok {
 			return
 		}
-		n, err := s.opts.Responder.Approve(r.Context(), id, actor(r.Context()), veto)
+		n, err := c.Responder.Approve(r.Context(), id, actor(r.Context()), veto)
 		switch {
 		case errors.Is(err, playbook.ErrNotLeader):
 			w.Header().Set("Retry-After", "1")
 			writeError(w, errNotLeader)
 		case errors.Is(err, playbook.ErrNothingPending):
 			writeError(w, &apiError{Status: http.StatusConflict, Code: "nothing_pending", Message: "incident has no pending approval"})
+		case errors.Is(err, playbook.ErrOtherCluster):
+			writeError(w, errOtherCluster)
 		case err != nil:
-			s.log.Error("approval failed", "incident", id, "err", err)
+			s.log.Error("approval failed", "incident", id, "cluster", c.Name, "err", err)
 			writeError(w, err)
 		default:
 			key := "approved"
@@ -60,23 +77,30 @@ func (s *Server) handleApprove(veto bool) http.HandlerFunc {
 	}
 }
 
-// handleResponse runs one action a person requests, through the engine.
+// handleResponse runs one action a person requests, through the engine
+// of the request's cluster (its "cluster" field, else the default).
 func (s *Server) handleResponse(w http.ResponseWriter, r *http.Request) {
-	if s.opts.Responder == nil {
-		writeError(w, errNoResponder)
-		return
-	}
 	var req respond.Request
 	if err := decodeJSON(r, &req, true); err != nil {
 		writeError(w, err)
 		return
 	}
+	c, err := s.clusters.lookup(req.Cluster, "cluster")
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	if c.Responder == nil {
+		writeError(w, noResponder(c.Name))
+		return
+	}
+	req.Cluster = c.Name
 	// The answer waits for the response, which the engine bounds and
 	// which may outlast the server's write timeout.
 	if err := http.NewResponseController(w).SetWriteDeadline(time.Time{}); err != nil {
 		s.log.Warn("manual response may outlast the write timeout", "err", err)
 	}
-	id, err := s.opts.Responder.Manual(r.Context(), req, actor(r.Context()))
+	id, err := c.Responder.Manual(r.Context(), req, actor(r.Context()))
 	if errors.Is(err, playbook.ErrNotLeader) {
 		w.Header().Set("Retry-After", "1")
 		writeError(w, errNotLeader)
@@ -87,7 +111,7 @@ func (s *Server) handleResponse(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err != nil && id == 0 {
-		s.log.Error("manual response failed", "err", err)
+		s.log.Error("manual response failed", "cluster", c.Name, "err", err)
 		writeError(w, err)
 		return
 	}
@@ -103,21 +127,31 @@ func (s *Server) handleResponse(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, body)
 }
 
-// responderIncident reads the incident id of the path and checks that the
-// incident exists and a responder is configured, answering otherwise.
-func (s *Server) responderIncident(w http.ResponseWriter, r *http.Request) (int64, bool) {
+// responderIncident reads the incident id of the path and finds the
+// incident's cluster and its responder, answering when there is none.
+func (s *Server) responderIncident(w http.ResponseWriter, r *http.Request) (int64, *Cluster, bool) {
 	id, err := incidentID(r)
 	if err != nil {
 		writeError(w, err)
-		return 0, false
+		return 0, nil, false
 	}
-	if s.opts.Responder == nil {
-		writeError(w, errNoResponder)
-		return 0, false
+	if !s.clusters.responds() {
+		writeError(w, noResponder(""))
+		return 0, nil, false
 	}
-	if _, err := s.opts.Store.Get(r.Context(), id); err != nil {
+	inc, err := s.opts.Store.Get(r.Context(), id)
+	if err != nil {
 		writeError(w, storeError(err, id))
-		return 0, false
+		return 0, nil, false
 	}
-	return id, true
+	c, err := s.clusters.incidentCluster(inc)
+	if err != nil {
+		writeError(w, err)
+		return 0, nil, false
+	}
+	if c.Responder == nil {
+		writeError(w, noResponder(c.Name))
+		return 0, nil, false
+	}
+	return id, c, true
 }

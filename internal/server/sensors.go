@@ -21,6 +21,7 @@ const sensorConnectedFor = 90 * time.Second
 // SensorStatus is what the server knows of one sensor.
 type SensorStatus struct {
 	Host      string    `json:"host"`
+	Cluster   string    `json:"cluster"`
 	Token     string    `json:"token"`
 	LastSeen  time.Time `json:"last_seen"`
 	Connected bool      `json:"connected"`
@@ -29,14 +30,14 @@ type SensorStatus struct {
 	Dropped int64 `json:"dropped"`
 }
 
-// sensorSet remembers the sensors that posted, by token and host (at
-// most 10,000; the least recently seen are forgotten).
+// sensorSet remembers the sensors that posted, by token, host and
+// cluster (at most 10,000; the least recently seen are forgotten).
 type sensorSet struct {
 	mu sync.Mutex
 	m  map[string]*SensorStatus
 }
 
-func (s *sensorSet) seen(token, host, dropped string, alerts int) {
+func (s *sensorSet) seen(token, host, cluster, dropped string, alerts int) {
 	host = strings.TrimSpace(host)
 	if len(host) > 253 {
 		host = host[:253]
@@ -47,13 +48,13 @@ func (s *sensorSet) seen(token, host, dropped string, alerts int) {
 	if s.m == nil {
 		s.m = map[string]*SensorStatus{}
 	}
-	k := token + "\x00" + host
+	k := token + "\x00" + host + "\x00" + cluster
 	st := s.m[k]
 	if st == nil {
 		if len(s.m) >= 10_000 {
 			s.evictLocked()
 		}
-		st = &SensorStatus{Host: host, Token: token}
+		st = &SensorStatus{Host: host, Cluster: cluster, Token: token}
 		s.m[k] = st
 	}
 	st.LastSeen = time.Now().UTC()
@@ -83,6 +84,8 @@ func (s *sensorSet) list() []SensorStatus {
 		c.Connected = time.Since(c.LastSeen) < sensorConnectedFor
 		out = append(out, c)
 	}
-	slices.SortFunc(out, func(a, b SensorStatus) int { return strings.Compare(a.Host+a.Token, b.Host+b.Token) })
+	slices.SortFunc(out, func(a, b SensorStatus) int {
+		return strings.Compare(a.Cluster+"\x00"+a.Host+a.Token, b.Cluster+"\x00"+b.Host+b.Token)
+	})
 	return out
 }

@@ -24,30 +24,30 @@ import (
 
 // Options configure a Server. Store, Tokens and Log are required.
 type Options struct {
-	Config   config.Server
-	Cluster  string // name recorded on every incident; default "default"
-	Store    incident.Store
-	Tokens   *Tokens
-	Log      *slog.Logger
-	Registry *prometheus.Registry // nil: a new one
+	Config config.Server
+	// Clusters are the clusters served; alerts and incidents are routed
+	// to theirs by name. Default: one named "default" with nothing
+	// configured. DefaultCluster is the cluster of an alert that names
+	// none; default the first.
+	Clusters       []Cluster
+	DefaultCluster string
+	// ResolveTimeout bounds the resolution of one batch's targets in one
+	// cluster; default 2s.
+	ResolveTimeout time.Duration
+	Store          incident.Store
+	Tokens         *Tokens
+	Log            *slog.Logger
+	Registry       *prometheus.Registry // nil: a new one
 	// Window correlates alerts about one target into one incident.
 	Window time.Duration // default 10m
 	// Audit evaluates audit events; nil disables /v1/audit.
 	Audit AuditEvaluator
-	// Resolve, when set, refines a pod target into its workload.
-	Resolve func(ctx context.Context, t incident.Target) incident.Target
-	// Sinks get every committed batch (response engine, notifiers).
+	// Sinks get every committed batch, of every cluster (notifiers);
+	// each cluster's Sink gets its own alerts.
 	Sinks []Sink
-	// Responder is the response engine; nil (no cluster) disables
-	// /restore, /approve, /veto and /v1/responses.
-	Responder Responder
-	// Investigator builds investigation reports on demand; nil (no
-	// cluster): only stored ones are served. Suggest, when set, adds the
-	// response a playbook would choose for an incident of that severity.
-	Investigator Investigator
-	Suggest      func(incident.Severity, *investigate.Report) *investigate.Suggestion
-	// AuditObservers see every audit event received, once.
-	AuditObservers []AuditObserver
+	// Suggest, when set, adds to a live investigation the response a
+	// playbook would choose for an incident of that severity.
+	Suggest func(incident.Severity, *investigate.Report) *investigate.Suggestion
 	// StreamInterval is how often GET /v1/stream looks for changes;
 	// default 500ms.
 	StreamInterval time.Duration
@@ -82,12 +82,13 @@ type Sink interface {
 
 // Server serves ingest, the incident API, metrics and health.
 type Server struct {
-	opts    Options
-	log     *slog.Logger
-	batcher *batcher
-	metrics *metrics
-	reg     *prometheus.Registry
-	handler http.Handler
+	opts     Options
+	clusters *router
+	log      *slog.Logger
+	batcher  *batcher
+	metrics  *metrics
+	reg      *prometheus.Registry
+	handler  http.Handler
 	// auditSeen remembers audit events already evaluated.
 	auditSeen *seenSet
 	ready     chan struct{}
@@ -119,11 +120,16 @@ func New(opts Options) (*Server, error) {
 			errs = append(errs, errors.New("a client CA file needs a TLS certificate and key"))
 		}
 	}
+	if len(opts.Clusters) == 0 {
+		opts.Clusters = []Cluster{{Name: "default"}}
+	}
+	clusters, err := newRouter(opts.Clusters, opts.DefaultCluster)
+	errs = append(errs, err)
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("new server: %w", err)
 	}
-	if opts.Cluster == "" {
-		opts.Cluster = "default"
+	if opts.ResolveTimeout <= 0 {
+		opts.ResolveTimeout = 2 * time.Second
 	}
 	if opts.Window <= 0 {
 		opts.Window = 10 * time.Minute
@@ -137,9 +143,10 @@ func New(opts Options) (*Server, error) {
 	if opts.Registry == nil {
 		opts.Registry = prometheus.NewRegistry()
 	}
-	s := &Server{opts: opts, log: opts.Log, reg: opts.Registry, ready: make(chan struct{}), addr: make(chan net.Addr, 1), clientCAs: clientCAs}
+	s := &Server{opts: opts, clusters: clusters, log: opts.Log, reg: opts.Registry, ready: make(chan struct{}), addr: make(chan net.Addr, 1), clientCAs: clientCAs}
 	s.metrics = newMetrics(opts.Registry)
 	opts.Registry.MustRegister(newStateCollector(opts.Store))
+	s.registerClusterUp(opts.Registry)
 	s.auditSeen = newSeenSet(10*time.Minute, 100_000)
 	s.batcher = newBatcher(opts.Store, opts.Window, 4096, 1000, opts.Log)
 	s.batcher.onCommit = s.committed
@@ -217,10 +224,13 @@ func (s *Server) limitBody(next http.Handler) http.Handler {
 	})
 }
 
+// handleReady answers 200 once the server serves, with each cluster's
+// state: a cluster that is down does not make the server unready, since
+// it still records that cluster's alerts and serves the others.
 func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
 	select {
 	case <-s.ready:
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+		writeJSON(w, http.StatusOK, map[string]any{"status": "ready", "clusters": s.clusterStates()})
 	default:
 		writeError(w, &apiError{Status: http.StatusServiceUnavailable, Code: "not_ready", Message: "starting"})
 	}
@@ -273,7 +283,7 @@ func (s *Server) Start(ctx context.Context) error {
 	}()
 	s.addr <- ln.Addr()
 	close(s.ready)
-	s.log.Info("server listening", "addr", ln.Addr().String(), "cluster", s.opts.Cluster)
+	s.log.Info("server listening", "addr", ln.Addr().String(), "clusters", s.clusters.names, "default_cluster", s.clusters.def.Name)
 
 	select {
 	case err = <-serveErr:
@@ -291,24 +301,4 @@ func (s *Server) Start(ctx context.Context) error {
 		err = nil
 	}
 	return err
-}
-
-// retain deletes closed incidents last seen more than keep ago, checking
-// every keep/10 (at most hourly), until ctx is done.
-func (s *Server) retain(ctx context.Context, keep time.Duration) {
-	every := min(keep/10, time.Hour)
-	every = max(every, time.Second)
-	for {
-		n, err := s.opts.Store.DeleteBefore(ctx, time.Now().Add(-keep))
-		if err != nil && ctx.Err() == nil {
-			s.log.Warn("retention sweep failed", "err", err)
-		} else if n > 0 {
-			s.log.Info("retention sweep", "deleted", n)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(every):
-		}
-	}
 }

@@ -40,15 +40,15 @@ func start(t testing.TB, dsn string) *harness {
 // startWith is start with edit applied to the server configuration.
 func startWith(t testing.TB, dsn string, edit func(*config.Server)) *harness {
 	t.Helper()
-	return startOpts(t, dsn, func(o *server.Options) {
+	return startOptions(t, dsn, func(o *server.Options) {
 		if edit != nil {
 			edit(&o.Config)
 		}
 	})
 }
 
-// startOpts is start with edit applied to the server's options.
-func startOpts(t testing.TB, dsn string, edit func(*server.Options)) *harness {
+// startOptions is start with edit applied to the server's options.
+func startOptions(t testing.TB, dsn string, edit func(*server.Options)) *harness {
 	t.Helper()
 	dir := t.TempDir()
 	tokFile := filepath.Join(dir, "tokens")
@@ -75,12 +75,10 @@ func startOpts(t testing.TB, dsn string, edit func(*server.Options)) *harness {
 	cfg.Listen = "127.0.0.1:0"
 	cfg.RateLimit = 1e6 // the benchmark drives far more than a token may by default
 	opts := server.Options{
-		Config: cfg, Cluster: "test", Store: store, Tokens: tokens,
+		Config: cfg, Clusters: []server.Cluster{{Name: "test"}}, Store: store, Tokens: tokens,
 		Log: slog.New(slog.DiscardHandler), Audit: server.RulesAudit{Engine: eng},
 	}
-	if edit != nil {
-		edit(&opts)
-	}
+	edit(&opts)
 	cfg = opts.Config
 	srv, err := server.New(opts)
 	if err != nil {
@@ -127,6 +125,20 @@ func (h *harness) do(t testing.TB, method, path, tok string, body []byte) (int, 
 	var out map[string]any
 	_ = json.Unmarshal(data, &out)
 	return resp.StatusCode, out
+}
+
+// metrics returns the server's /metrics text.
+func (h *harness) metrics(t testing.TB) string {
+	t.Helper()
+	req, _ := http.NewRequest("GET", h.url+"/metrics", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
 }
 
 func readTestdata(t testing.TB, name string) []byte {
@@ -372,14 +384,7 @@ func TestIncidentAPI(t *testing.T) {
 func TestMetricsCountAlerts(t *testing.T) {
 	h := start(t, "")
 	h.do(t, "POST", "/v1/falco", token, readTestdata(t, "falco_network_tool.json"))
-	req, _ := http.NewRequest("GET", h.url+"/metrics", nil)
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	data, _ := io.ReadAll(resp.Body)
+	data := h.metrics(t)
 	for _, want := range []string{
 		`quell_alerts_received_total{priority="Notice",rule="Launch Suspicious Network Tool in Container",source="falco"} 1`,
 		`quell_incidents_opened_total 1`,
@@ -387,7 +392,7 @@ func TestMetricsCountAlerts(t *testing.T) {
 		`quell_incidents{state="contained"} 0`,
 		`quell_ingest_duration_seconds_count{endpoint="falco"} 1`,
 	} {
-		if !strings.Contains(string(data), want) {
+		if !strings.Contains(data, want) {
 			t.Errorf("metrics lack %q", want)
 		}
 	}

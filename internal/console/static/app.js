@@ -129,14 +129,14 @@ async function overview() {
       h('tbody', {}, s.alerts_by_rule.map((r) => h('tr', {}, h('td', {}, r.rule), h('td', {}, r.total)))))),
     h('h2', {}, 'Sensors'),
     s.sensors.length === 0 ? h('p', {}, 'No sensor has reported.') :
-      h('div', { class: 'scroll' }, h('table', {}, h('thead', {}, h('tr', {}, ['Host', 'Token', 'Connected', 'Last seen', 'Alerts', 'Dropped'].map((c) => h('th', { scope: 'col' }, c)))),
-        h('tbody', {}, s.sensors.map((x) => h('tr', {}, h('td', {}, x.host || '(unnamed)'), h('td', {}, x.token), h('td', {}, x.connected ? 'yes' : 'no'),
+      h('div', { class: 'scroll' }, h('table', {}, h('thead', {}, h('tr', {}, ['Host', 'Cluster', 'Token', 'Connected', 'Last seen', 'Alerts', 'Dropped'].map((c) => h('th', { scope: 'col' }, c)))),
+        h('tbody', {}, s.sensors.map((x) => h('tr', {}, h('td', {}, x.host || '(unnamed)'), h('td', {}, x.cluster), h('td', {}, x.token), h('td', {}, x.connected ? 'yes' : 'no'),
           h('td', {}, when(x.last_seen)), h('td', {}, x.alerts), h('td', {}, x.dropped)))))),
   );
   onIncident = () => { clearTimeout(overview.t); overview.t = setTimeout(() => route(), 500); };
 }
 
-const filterNames = ['state', 'severity', 'namespace', 'rule', 'since'];
+const filterNames = ['state', 'severity', 'cluster', 'namespace', 'rule', 'since'];
 
 function incidentRow(inc) {
   return h('tr', { id: `inc-${inc.id}`, 'data-updated': inc.updated_at },
@@ -144,6 +144,7 @@ function incidentRow(inc) {
     h('td', {}, inc.title),
     h('td', {}, badge('sev', inc.severity)),
     h('td', {}, badge('state', inc.state)),
+    h('td', { class: 'wide' }, inc.target.cluster || ''),
     h('td', { class: 'wide' }, inc.target.namespace || ''),
     h('td', { class: 'wide' }, when(inc.last_seen)));
 }
@@ -152,6 +153,7 @@ function matches(inc, f) {
   if (f.state && !f.state.split(',').includes(inc.state)) return false;
   const order = ['info', 'low', 'medium', 'high', 'critical'];
   if (f.severity && order.indexOf(inc.severity) < order.indexOf(f.severity)) return false;
+  if (f.cluster && inc.target.cluster !== f.cluster) return false;
   if (f.namespace && inc.target.namespace !== f.namespace) return false;
   if (f.rule && !(inc.rules || []).includes(f.rule)) return false;
   return true;
@@ -172,6 +174,7 @@ async function incidents(params) {
   } },
   field('state', 'State', sel('state', ['', 'open', 'acting', 'contained', 'resolved', 'false-positive', 'failed'])),
   field('severity', 'Severity at least', sel('severity', ['', 'info', 'low', 'medium', 'high', 'critical'])),
+  field('cluster', 'Cluster', h('input', { id: 'f-cluster', name: 'cluster', value: f.cluster, size: 10 })),
   field('namespace', 'Namespace', h('input', { id: 'f-namespace', name: 'namespace', value: f.namespace })),
   field('rule', 'Rule', h('input', { id: 'f-rule', name: 'rule', value: f.rule })),
   field('since', 'Since (e.g. 1h)', h('input', { id: 'f-since', name: 'since', value: f.since, size: 8 })),
@@ -179,7 +182,7 @@ async function incidents(params) {
   show(h('h1', {}, 'Incidents'), form,
     h('div', { class: 'scroll' }, h('table', {},
       h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'ID'), h('th', { scope: 'col' }, 'Title'), h('th', { scope: 'col' }, 'Severity'),
-        h('th', { scope: 'col' }, 'State'), h('th', { scope: 'col', class: 'wide' }, 'Namespace'), h('th', { scope: 'col', class: 'wide' }, 'Last alert'))),
+        h('th', { scope: 'col' }, 'State'), h('th', { scope: 'col', class: 'wide' }, 'Cluster'), h('th', { scope: 'col', class: 'wide' }, 'Namespace'), h('th', { scope: 'col', class: 'wide' }, 'Last alert'))),
       tbody)),
     list.incidents.length === 0 ? h('p', { id: 'no-incidents' }, 'No incidents match.') : null);
   onIncident = (inc) => {
@@ -285,6 +288,7 @@ async function incidentPage(id) {
     h('p', {}, h('a', { href: '#/incidents' }, '← Incidents')),
     h('h1', {}, `#${inc.id} ${inc.title}`),
     h('p', {}, badge('sev', inc.severity), ' ', h('span', { id: 'state' }, badge('state', inc.state)), ' ',
+      h('span', { class: 'meta', id: 'cluster' }, `cluster ${inc.target.cluster}, `),
       h('span', { class: 'meta' }, `${inc.alert_count} alerts, first ${when(inc.first_seen)}, last ${when(inc.last_seen)}`)),
     pending.length ? h('div', { class: 'card', id: 'pending' }, h('strong', {}, 'Awaiting approval: '), pending.map((p) => `${p.action} ${p.object}`).join(', ')) : null,
     actions, result,
