@@ -153,6 +153,7 @@ func (s *Sensor) Start(ctx context.Context) error {
 // idlePoll is how long the reader waits when no records have come for
 // activeFor; the kernel wakes it for the next record anyway.
 const (
+	lowBatch  = 64
 	idlePoll  = 250 * time.Millisecond
 	activeFor = 100 * time.Millisecond
 )
@@ -202,7 +203,7 @@ func (s *Sensor) read(rd *ringbuf.Reader, ready *os.File, stop *atomic.Bool, que
 	lastData := time.Now()
 	for !stop.Load() {
 		// Drain what is there.
-		got := false
+		got := 0
 		for !stop.Load() {
 			// Read straight into the batch's spare capacity when it fits.
 			rec.RawSample = b.buf[len(b.buf):cap(b.buf)]
@@ -217,7 +218,8 @@ func (s *Sensor) read(rd *ringbuf.Reader, ready *os.File, stop *atomic.Bool, que
 				s.opts.Log.Warn("read ring buffer", "err", err)
 				break
 			}
-			lastData, got = time.Time{}, true
+			lastData = time.Time{}
+			got++
 			b.buf = append(b.buf, rec.RawSample...) // no copy when read in place
 			b.ends = append(b.ends, len(b.buf))
 			if len(b.ends) >= maxBatch {
@@ -225,11 +227,18 @@ func (s *Sensor) read(rd *ringbuf.Reader, ready *os.File, stop *atomic.Bool, que
 			}
 		}
 		flush()
-		if got {
+		if got > 0 {
 			// Records flow: come back after the poll interval, whatever
 			// wakeups the kernel sends meanwhile, and drain again; each
-			// wakeup costs more than the records it would bring.
-			time.Sleep(s.opts.PollInterval)
+			// wakeup costs more than the records it would bring. A
+			// trickle (fewer than lowBatch records a drain) waits twice
+			// as long: its latency is the wait, and halving the wakeups
+			// halves what it costs.
+			wait := s.opts.PollInterval
+			if got < lowBatch {
+				wait *= 2
+			}
+			time.Sleep(wait)
 			continue
 		}
 
