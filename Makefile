@@ -5,7 +5,7 @@ VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo de
 LDFLAGS   := -X main.version=$(VERSION)
 DEMO_FLAGS ?=
 
-.PHONY: help build k8s demo test test-short vet generate fuzz bench clean FORCE
+.PHONY: help build k8s helm image demo test test-short vet generate fuzz bench clean FORCE
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -18,6 +18,9 @@ $(BIN): FORCE
 k8s: $(BIN) ## build (once, cached) the local control-plane binaries
 	$(BIN) dev binaries
 
+helm: $(BIN) ## build (once, cached) the pinned helm that renders deploy/helm/quell
+	$(BIN) dev helm
+
 demo: k8s ## run quell's story on a real local control plane (DEMO_FLAGS=--exit to finish on its own)
 	$(BIN) dev demo $(DEMO_FLAGS)
 
@@ -27,7 +30,7 @@ generate: ## regenerate the committed eBPF objects (needs clang, llvm, libbpf-de
 vet: ## go vet
 	$(GO) vet ./...
 
-test: vet k8s ## vet and run every test with the race detector
+test: vet k8s helm ## vet and run every test with the race detector
 	$(GO) test -race -timeout 30m ./...
 
 test-short: ## unit tests only, no control plane
