@@ -29,7 +29,11 @@ func (p perm) String() string {
 	if p.Namespace != "" {
 		where = "in " + p.Namespace
 	}
-	return fmt.Sprintf("%s %s/%s %s", p.Verb, p.Group, p.Resource, where)
+	res := p.Resource
+	if p.Group != "" {
+		res = p.Group + "/" + res
+	}
+	return fmt.Sprintf("%s %s %s", p.Verb, res, where)
 }
 
 // expand turns rules into sorted, unique permissions in ns.
