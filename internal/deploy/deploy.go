@@ -11,9 +11,12 @@
 //     lifecycle (internal/respond/jit), leader election (LeaderElectionRules)
 //     and the sensor's pod cache (internal/kubemeta). None holds escalate,
 //     bind, impersonate or a wildcard.
+//   - Admission is what RBAC cannot express in jit mode: the names
+//     (jit.NamePrefix) quell's identity may create, delete, request tokens
+//     for and bind, enforced by the chart's ValidatingAdmissionPolicy.
 //   - ChartFiles renders them, with the audit policy of internal/devcluster,
 //     as the chart's files/ (files/rbac/NAME.yaml: a YAML list of rules;
-//     files/audit-policy.yaml). The chart's templates include these files;
+//     files/jit-admission.yaml; files/audit-policy.yaml). The chart's templates include these files;
 //     a test keeps the committed files equal to ChartFiles.
 package deploy
 
@@ -102,5 +105,10 @@ func ChartFiles() (map[string][]byte, error) {
 		b.Write(y)
 		out[RulesFile(g.Name)] = b.Bytes()
 	}
+	y, err := yaml.Marshal(Admission())
+	if err != nil {
+		return nil, fmt.Errorf("render jit admission: %w", err)
+	}
+	out[JITAdmissionFile] = append([]byte(header+"#\n# The names and requests the jit ValidatingAdmissionPolicy limits quell to.\n"), y...)
 	return out, nil
 }

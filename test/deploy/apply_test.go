@@ -105,6 +105,9 @@ func TestApply(t *testing.T) {
 				}
 			}
 			checkLiveRBAC(t, cs, in)
+			if in.jit {
+				t.Run("admission", func(t *testing.T) { checkJITAdmission(t, cs, in) })
+			}
 		})
 	}
 }

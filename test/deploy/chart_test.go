@@ -58,8 +58,10 @@ func TestTemplate(t *testing.T) {
 				objs.get(t, kind, in.fullname)
 			}
 			objs.get(t, "ConfigMap", in.fullname+"-audit")
-			if got := objs.has("ClusterRole", in.fullname+"-jit"); got != in.jit {
-				t.Errorf("jit ClusterRole rendered: %v, want %v", got, in.jit)
+			for _, kind := range []string{"ClusterRole", "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"} {
+				if got := objs.has(kind, in.fullname+"-jit"); got != in.jit {
+					t.Errorf("%s %s-jit rendered: %v, want %v", kind, in.fullname, got, in.jit)
+				}
 			}
 			// Credentials come from values only: by default the chart
 			// creates no Secret.

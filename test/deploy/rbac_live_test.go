@@ -22,6 +22,16 @@ import (
 // nothing else.
 func tokenClient(t *testing.T, cs kubernetes.Interface, ns, sa string) kubernetes.Interface {
 	t.Helper()
+	c, err := kubernetes.NewForConfig(tokenConfig(t, cs, ns, sa))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// tokenConfig is the client config of tokenClient.
+func tokenConfig(t *testing.T, cs kubernetes.Interface, ns, sa string) *rest.Config {
+	t.Helper()
 	tok, err := cs.CoreV1().ServiceAccounts(ns).CreateToken(t.Context(), sa, &authenticationv1.TokenRequest{
 		Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: ptr.To[int64](600)}}, metav1.CreateOptions{})
 	if err != nil {
@@ -29,11 +39,7 @@ func tokenClient(t *testing.T, cs kubernetes.Interface, ns, sa string) kubernete
 	}
 	cfg := rest.AnonymousClientConfig(testenv.Cluster(t).RESTConfig(devcluster.AdminUser))
 	cfg.BearerToken = tok.Status.Token
-	c, err := kubernetes.NewForConfig(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
+	return cfg
 }
 
 // allowed asks the API server's authorizer whether the caller may p.
