@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -174,5 +175,39 @@ func TestBrokenValueRefused(t *testing.T) {
 				t.Errorf("after a dry run: %d Deployments, %v", len(d.Items), err)
 			}
 		})
+	}
+}
+
+// TestPodSecurity: the server's pod meets the restricted Pod Security
+// Standard, so it can run in a namespace that enforces it; the sensor's
+// (hostPID, four capabilities) does not, and needs a privileged one
+// (docs/deploy.md).
+func TestPodSecurity(t *testing.T) {
+	cs := admin(t)
+	ns := "pss-restricted"
+	_, err := cs.CoreV1().Namespaces().Create(t.Context(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns,
+		Labels: map[string]string{"pod-security.kubernetes.io/enforce": "restricted"}}}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, sa := range []string{"quell", "quell-sensor"} {
+		if _, err := cs.CoreV1().ServiceAccounts(ns).Create(t.Context(), &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: sa}}, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	objs := parse(t, render(t, installs()[0]))
+	server := as[appsv1.Deployment](t, objs.get(t, "Deployment", "quell")).Spec.Template
+	sensor := as[appsv1.DaemonSet](t, objs.get(t, "DaemonSet", "quell-sensor")).Spec.Template
+	dryRun := func(name string, tmpl corev1.PodTemplateSpec) error {
+		pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: tmpl.Labels}, Spec: tmpl.Spec}
+		_, err := cs.CoreV1().Pods(ns).Create(t.Context(), pod, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+		return err
+	}
+	if err := dryRun("server", server); err != nil {
+		t.Errorf("server pod in a restricted namespace: %v", err)
+	}
+	err = dryRun("sensor", sensor)
+	if err == nil || !strings.Contains(err.Error(), "violates PodSecurity \"restricted") || !strings.Contains(err.Error(), "hostPID") {
+		t.Errorf("sensor pod in a restricted namespace: %v, want refused for hostPID", err)
 	}
 }
