@@ -4,6 +4,7 @@ BIN       := bin/quell
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -X main.version=$(VERSION)
 DEMO_FLAGS ?=
+IMAGE     ?= quell:$(VERSION)
 
 .PHONY: help build k8s helm image demo test test-short vet generate fuzz bench clean FORCE
 
@@ -20,6 +21,19 @@ k8s: $(BIN) ## build (once, cached) the local control-plane binaries
 
 helm: $(BIN) ## build (once, cached) the pinned helm that renders deploy/helm/quell
 	$(BIN) dev helm
+
+image: ## build the container image IMAGE (default quell:VERSION) with docker or podman
+	@builder=$$(command -v docker || command -v podman); \
+	if [ -z "$$builder" ]; then \
+		echo "make image: neither docker nor podman is installed; install one, or build ./Dockerfile with another OCI builder (buildah, kaniko)" >&2; \
+		exit 1; \
+	fi; \
+	if ! "$$builder" info >/dev/null 2>&1; then \
+		echo "make image: $$builder is installed but cannot build here ($$builder info fails: no daemon or socket); see docs/deploy.md" >&2; \
+		exit 1; \
+	fi; \
+	echo "$$builder build -t $(IMAGE) ."; \
+	"$$builder" build --build-arg VERSION=$(VERSION) -t $(IMAGE) .
 
 demo: k8s ## run quell's story on a real local control plane (DEMO_FLAGS=--exit to finish on its own)
 	$(BIN) dev demo $(DEMO_FLAGS)
