@@ -199,3 +199,23 @@ func TestTemplateRejects(t *testing.T) {
 		})
 	}
 }
+
+// TestJITFromPlaybook: a playbook's credentials: jit needs the jit RBAC
+// and policy as response.credentials: jit does (the engine honours both).
+func TestJITFromPlaybook(t *testing.T) {
+	values := filepath.Join(t.TempDir(), "values.yaml")
+	body := "playbooks:\n  a.yaml: |\n    playbooks:\n      - name: x\n        match: {rules: [\"*\"]}\n        credentials: jit\n        steps: [validate]\n"
+	if err := os.WriteFile(values, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err := helmTemplate(t, defaultRel, defaultNS, "-f", values)
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs := parse(t, out)
+	for _, kind := range []string{"ClusterRole", "ClusterRoleBinding", "ValidatingAdmissionPolicy"} {
+		if !objs.has(kind, "quell-jit") {
+			t.Errorf("no %s quell-jit for a playbook with jit credentials", kind)
+		}
+	}
+}

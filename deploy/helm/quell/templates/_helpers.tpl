@@ -78,3 +78,17 @@ seccompProfile:
 {{- fail "server.replicas > 1 needs ha.enabled: without leader election every replica would respond" -}}
 {{- end -}}
 {{- end -}}
+
+{{/* "true" when any response may use jit credentials: response.credentials,
+or a playbook's credentials (the engine honours both). */}}
+{{- define "quell.jit" -}}
+{{- $jit := eq .Values.response.credentials "jit" -}}
+{{- range $name, $body := .Values.playbooks -}}
+{{- $doc := $body -}}
+{{- if kindIs "string" $body }}{{ $doc = fromYaml $body }}{{ end -}}
+{{- range $doc.playbooks -}}
+{{- if eq (toString .credentials) "jit" }}{{ $jit = true }}{{ end -}}
+{{- end -}}
+{{- end -}}
+{{- if $jit }}true{{ end -}}
+{{- end -}}
