@@ -20,6 +20,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -69,6 +70,7 @@ func installs() []install {
 // with args, helm's own state kept in a temporary directory.
 func helmTemplate(t testing.TB, release, ns string, args ...string) ([]byte, error) {
 	t.Helper()
+	trackChart(t)
 	home := t.TempDir()
 	cmd := exec.CommandContext(t.Context(), testenv.Helm(t), append([]string{"template", release, chartDir, "--namespace", ns}, args...)...)
 	cmd.Env = append(os.Environ(), "HELM_CACHE_HOME="+filepath.Join(home, "cache"),
@@ -79,6 +81,22 @@ func helmTemplate(t testing.TB, release, ns string, args ...string) ([]byte, err
 		return nil, errors.New("helm template: " + err.Error() + ": " + strings.TrimSpace(stderr.String()))
 	}
 	return stdout.Bytes(), nil
+}
+
+// trackChart reads every file of the chart, so that go test's cache
+// knows the results depend on them (helm reads them in another process).
+func trackChart(t testing.TB) {
+	t.Helper()
+	err := filepath.WalkDir(chartDir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		_, err = os.ReadFile(p)
+		return err
+	})
+	if err != nil {
+		t.Fatalf("read chart: %v", err)
+	}
 }
 
 func render(t testing.TB, in install) []byte {
