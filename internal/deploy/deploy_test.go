@@ -2,14 +2,12 @@ package deploy_test
 
 import (
 	"flag"
-	"os"
 	"path/filepath"
 	"slices"
 	"testing"
 
-	"github.com/google/go-cmp/cmp"
-
 	"quell.dev/quell/internal/deploy"
+	"quell.dev/quell/internal/testenv"
 )
 
 var update = flag.Bool("update", false, "rewrite the chart's generated files from the code")
@@ -22,25 +20,7 @@ func TestChartFiles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for name, want := range files {
-		path := filepath.Join(chartDir, name)
-		if *update {
-			if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(path, want, 0o644); err != nil {
-				t.Fatal(err)
-			}
-			continue
-		}
-		got, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if diff := cmp.Diff(string(want), string(got)); diff != "" {
-			t.Errorf("%s differs from the code (-generated +file); run go test ./internal/deploy -run TestChartFiles -update:\n%s", path, diff)
-		}
-	}
+	testenv.Generated(t, chartDir, files, *update, "go test ./internal/deploy -run TestChartFiles -update")
 	// A file the generator no longer writes would still be included.
 	rbac, err := filepath.Glob(filepath.Join(chartDir, "files", "rbac", "*.yaml"))
 	if err != nil {

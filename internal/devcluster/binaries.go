@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
-	"path/filepath"
 )
 
 // KubernetesVersion is the version of kube-apiserver and
@@ -46,21 +45,12 @@ type BuildOptions struct {
 var ErrNoBinaries = errors.New("control-plane binaries unavailable")
 
 // DefaultBinDir is $XDG_CACHE_HOME/quell/k8s/VERSION, or ~/.cache/... .
-func DefaultBinDir() string {
-	base, err := os.UserCacheDir()
-	if err != nil {
-		base = os.TempDir()
-	}
-	return filepath.Join(base, "quell", "k8s", KubernetesVersion)
-}
+func DefaultBinDir() string { return cacheDir("k8s", KubernetesVersion) }
 
 // EnsureBinaries returns the binaries, building the Kubernetes ones once
 // (serialised across processes with a file lock) when the cache lacks them.
 func EnsureBinaries(ctx context.Context, opts BuildOptions) (Binaries, error) {
-	log := opts.Log
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
+	log := orDiscard(opts.Log)
 	dir := opts.BinDir
 	if dir == "" {
 		dir = DefaultBinDir()

@@ -24,6 +24,22 @@ type cachedBuild struct {
 	log      *slog.Logger
 }
 
+// cacheDir is $XDG_CACHE_HOME/quell/TOOL/VERSION, or ~/.cache/... .
+func cacheDir(tool, version string) string {
+	base, err := os.UserCacheDir()
+	if err != nil {
+		base = os.TempDir()
+	}
+	return filepath.Join(base, "quell", tool, version)
+}
+
+func orDiscard(log *slog.Logger) *slog.Logger {
+	if log == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return log
+}
+
 // path is where the binary of package pkg is cached.
 func (b cachedBuild) path(pkg string) string { return filepath.Join(b.dir, path.Base(pkg)) }
 

@@ -65,10 +65,7 @@ const stateFile = "state.json"
 // Start launches etcd, kube-apiserver and kube-controller-manager and waits
 // until the cluster is ready. On failure it stops whatever it started.
 func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
-	log := opts.Log
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
+	log := orDiscard(opts.Log)
 	if opts.Dir == "" {
 		return nil, errors.New("start cluster: no state directory")
 	}

@@ -3,8 +3,6 @@ package devcluster
 import (
 	"context"
 	"log/slog"
-	"os"
-	"path/filepath"
 )
 
 // HelmVersion is the version of helm that tools/helm/go.mod pins.
@@ -25,29 +23,19 @@ type HelmOptions struct {
 }
 
 // DefaultHelmDir is $XDG_CACHE_HOME/quell/helm/VERSION, or ~/.cache/... .
-func DefaultHelmDir() string {
-	base, err := os.UserCacheDir()
-	if err != nil {
-		base = os.TempDir()
-	}
-	return filepath.Join(base, "quell", "helm", HelmVersion)
-}
+func DefaultHelmDir() string { return cacheDir("helm", HelmVersion) }
 
 // EnsureHelm returns the path of the helm binary, building it once from
 // tools/helm (serialised across processes with a file lock) when the
 // cache lacks it. When it cannot be built the error wraps ErrNoBinaries.
 func EnsureHelm(ctx context.Context, opts HelmOptions) (string, error) {
-	log := opts.Log
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
 	dir := opts.Dir
 	if dir == "" {
 		dir = DefaultHelmDir()
 	}
 	const pkg = "helm.sh/helm/v4/cmd/helm"
 	b := cachedBuild{dir: dir, module: "helm", toolsDir: opts.ToolsDir, ldflags: helmRecipe, packages: []string{pkg},
-		hint: "run from a quell checkout", log: log}
+		hint: "run from a quell checkout", log: orDiscard(opts.Log)}
 	if err := b.ensure(ctx); err != nil {
 		return "", err
 	}

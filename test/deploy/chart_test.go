@@ -11,6 +11,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+
+	"quell.dev/quell/internal/testenv"
 )
 
 var update = flag.Bool("update", false, "rewrite deploy/manifests from the chart")
@@ -24,22 +26,8 @@ const manifestHeader = "# Rendered from deploy/helm/quell with default values (r
 // default values.
 func TestPlainManifests(t *testing.T) {
 	want := manifestHeader + string(render(t, installs()[0]))
-	if *update {
-		if err := os.MkdirAll(filepath.Dir(manifests), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(manifests, []byte(want), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	got, err := os.ReadFile(manifests)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if diff := cmp.Diff(want, string(got)); diff != "" {
-		t.Errorf("%s differs from the chart (-rendered +file); run go test ./test/deploy -run TestPlainManifests -update:\n%s", manifests, diff)
-	}
+	testenv.Generated(t, filepath.Dir(manifests), map[string][]byte{filepath.Base(manifests): []byte(want)},
+		*update, "go test ./test/deploy -run TestPlainManifests -update")
 }
 
 // TestTemplate renders both installs and checks what each part relies on.
