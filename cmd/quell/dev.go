@@ -23,8 +23,10 @@ func runDev(ctx context.Context, c *cli, args []string) error {
 		return runDemo(ctx, c, args[1:])
 	case len(args) >= 1 && args[0] == "binaries":
 		return runBinaries(ctx, c, args[1:])
+	case len(args) >= 1 && args[0] == "helm":
+		return runHelm(ctx, c, args[1:])
 	}
-	fmt.Fprintln(c.stderr, "usage: quell dev cluster up --dir DIR [--audit-webhook URL]\n       quell dev cluster down --dir DIR\n       quell dev demo [--exit]\n       quell dev binaries")
+	fmt.Fprintln(c.stderr, "usage: quell dev cluster up --dir DIR [--audit-webhook URL]\n       quell dev cluster down --dir DIR\n       quell dev demo [--exit]\n       quell dev binaries\n       quell dev helm")
 	return &exitError{code: 2, err: errUsageShown}
 }
 
@@ -120,5 +122,23 @@ func runBinaries(ctx context.Context, c *cli, args []string) error {
 	for _, p := range []string{b.Etcd, b.APIServer, b.ControllerManager, b.Kubectl} {
 		fmt.Fprintln(c.stdout, p)
 	}
+	return nil
+}
+
+// runHelm builds (once, cached) the pinned helm and prints its path.
+func runHelm(ctx context.Context, c *cli, args []string) error {
+	fs, g := c.flagSet("dev helm")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	_, log, err := c.load(g)
+	if err != nil {
+		return err
+	}
+	p, err := devcluster.EnsureHelm(ctx, devcluster.HelmOptions{Log: log})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(c.stdout, p)
 	return nil
 }

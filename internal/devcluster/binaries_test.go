@@ -54,3 +54,15 @@ func TestProcessIdentity(t *testing.T) {
 		t.Fatal("process with another start time counted as alive")
 	}
 }
+
+// TestHelmModulePinsVersion keeps tools/helm/go.mod and HelmVersion in
+// step, as TestToolsModulePinsVersion does for Kubernetes.
+func TestHelmModulePinsVersion(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join("..", "..", "tools", "helm", "go.mod"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(data), "require helm.sh/helm/v4 "+HelmVersion+"\n") {
+		t.Errorf("tools/helm/go.mod does not require helm.sh/helm/v4 %s", HelmVersion)
+	}
+}

@@ -33,6 +33,10 @@ type Options struct {
 	AuditWebhookURL   string
 	AuditWebhookToken string        // bearer token the webhook sends; only over https
 	AuditBatchWait    time.Duration // max wait before a batch is sent; default 250ms
+	// AuditWebhookConfig, instead of AuditWebhookURL, is a webhook
+	// kubeconfig file to give the API server as it is (the Helm chart's,
+	// say), with AuditPolicy's file (default: AuditPolicy written to Dir).
+	AuditWebhookConfig, AuditPolicyFile string
 	// Users are extra token identities besides admin.
 	Users []User
 	// Detach lets the processes outlive the caller (quell dev cluster up);
@@ -61,10 +65,7 @@ const stateFile = "state.json"
 // Start launches etcd, kube-apiserver and kube-controller-manager and waits
 // until the cluster is ready. On failure it stops whatever it started.
 func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
-	log := opts.Log
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
+	log := orDiscard(opts.Log)
 	if opts.Dir == "" {
 		return nil, errors.New("start cluster: no state directory")
 	}
@@ -127,11 +128,19 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 		"--service-cluster-ip-range=10.96.0.0/16", "--allow-privileged=true",
 		"--endpoint-reconciler-type=none",
 	}
-	if opts.AuditWebhookURL != "" {
-		policy, webhook, err := writeAudit(dir, opts.AuditWebhookURL, opts.AuditWebhookToken)
-		if err != nil {
+	policy, webhook := opts.AuditPolicyFile, opts.AuditWebhookConfig
+	switch {
+	case opts.AuditWebhookURL != "":
+		if policy, webhook, err = writeAudit(dir, opts.AuditWebhookURL, opts.AuditWebhookToken); err != nil {
 			return nil, fmt.Errorf("write audit config: %w", err)
 		}
+	case webhook != "" && policy == "":
+		policy = filepath.Join(dir, "audit-policy.yaml")
+		if err := os.WriteFile(policy, []byte(AuditPolicy), 0o644); err != nil {
+			return nil, fmt.Errorf("write audit policy: %w", err)
+		}
+	}
+	if webhook != "" {
 		wait := opts.AuditBatchWait
 		if wait <= 0 {
 			wait = 250 * time.Millisecond

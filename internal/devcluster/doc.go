@@ -1,7 +1,8 @@
 // Package devcluster runs a real, local Kubernetes control plane for tests,
 // the demo and development: etcd (from Debian), kube-apiserver and
 // kube-controller-manager (built from the pinned k8s.io/kubernetes module in
-// tools/k8s and cached outside the repository).
+// tools/k8s and cached outside the repository). EnsureHelm builds, the same
+// way, the helm pinned in tools/helm that renders quell's chart.
 //
 // The control plane has no scheduler and no kubelet, so pods stay Pending, but
 // every controller is real (a deleted Deployment pod is recreated), RBAC is

@@ -76,9 +76,12 @@ func writeKubeconfig(path, server string, users []User) error {
 	return os.WriteFile(path, []byte(b.String()), 0o600)
 }
 
-// auditPolicy records request and response bodies of the objects quell's
-// rules read, metadata only for secrets, and nothing for reads and noise.
-const auditPolicy = `apiVersion: audit.k8s.io/v1
+// AuditPolicy is the API server audit policy quell's audit rules are
+// written for: request and response bodies of the objects they read,
+// metadata only for secrets and tokens, and nothing for reads and noise.
+// The local control plane runs with it; the Helm chart ships it
+// (internal/deploy).
+const AuditPolicy = `apiVersion: audit.k8s.io/v1
 kind: Policy
 omitStages: ["RequestReceived"]
 rules:
@@ -110,7 +113,7 @@ rules:
 // events to url, authenticated with token when it is not empty.
 func writeAudit(dir, url, token string) (policy, webhook string, err error) {
 	policy, webhook = filepath.Join(dir, "audit-policy.yaml"), filepath.Join(dir, "audit-webhook.yaml")
-	if err := os.WriteFile(policy, []byte(auditPolicy), 0o644); err != nil {
+	if err := os.WriteFile(policy, []byte(AuditPolicy), 0o644); err != nil {
 		return "", "", err
 	}
 	userAuth := "{}"

@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/client-go/kubernetes"
@@ -40,6 +41,12 @@ type PodCache struct {
 	informer cache.SharedIndexInformer
 	changed  chan struct{}
 	synced   atomic.Bool
+}
+
+// Rules are the only RBAC rules a PodCache needs: list and watch of pods
+// (the informer's list-watch; it never reads a pod by name).
+func Rules() []rbacv1.PolicyRule {
+	return []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"list", "watch"}}}
 }
 
 // NewPodCache returns a cache of the pods on node. Start runs it.

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
@@ -26,6 +27,12 @@ var (
 	_ Notifier = (*KubeEvent)(nil)
 	_ Filter   = (*KubeEvent)(nil)
 )
+
+// KubeEventRules are the RBAC rules KubeEvent needs: creating core/v1
+// Events in the namespace of the incident's object (default for a node).
+func KubeEventRules() []rbacv1.PolicyRule {
+	return []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"events"}, Verbs: []string{"create"}}}
+}
 
 // Name implements Notifier: kube-event, or kube-event/CLUSTER.
 func (k *KubeEvent) Name() string {

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
@@ -34,6 +35,12 @@ type Watcher struct {
 	cluster string
 	ingest  Ingest
 	log     *slog.Logger
+}
+
+// Rules are the RBAC rules a Watcher needs: list and watch of pods in
+// every namespace (its informer).
+func Rules() []rbacv1.PolicyRule {
+	return []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"list", "watch"}}}
 }
 
 // New returns a Watcher.

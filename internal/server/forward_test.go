@@ -83,10 +83,14 @@ func (s standby) Manual(context.Context, respond.Request, string) (int64, error)
 func TestRequestsThatActGoToTheLeader(t *testing.T) {
 	dsn := "sqlite://" + filepath.Join(t.TempDir(), "shared.db")
 	rec := &leaderEngine{}
-	lead := startOptions(t, dsn, func(o *server.Options) { o.Clusters, o.Leaders = []server.Cluster{{Name: "test", Responder: rec}}, &leadersAt{} })
+	lead := startOptions(t, dsn, func(o *server.Options) {
+		o.Clusters, o.Leaders = []server.Cluster{{Name: "test", Responder: rec}}, &leadersAt{}
+	})
 	leaderURL, _ := url.Parse(lead.url)
 	follow := &leadersAt{url: leaderURL}
-	f := startOptions(t, dsn, func(o *server.Options) { o.Clusters, o.Leaders = []server.Cluster{{Name: "test", Responder: standby{t}}}, follow })
+	f := startOptions(t, dsn, func(o *server.Options) {
+		o.Clusters, o.Leaders = []server.Cluster{{Name: "test", Responder: standby{t}}}, follow
+	})
 
 	if code, resp := f.do(t, "POST", "/v1/falco", token, readTestdata(t, "falco_network_tool.json")); code != http.StatusAccepted {
 		t.Fatalf("alert to the follower = %d %v", code, resp)

@@ -14,6 +14,7 @@ import (
 
 	"quell.dev/quell/internal/respond"
 	"quell.dev/quell/internal/respond/jit"
+	"quell.dev/quell/internal/testenv"
 )
 
 var update = flag.Bool("update", false, "rewrite deploy/rbac from the code")
@@ -26,22 +27,7 @@ func TestDeployManifests(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for name, want := range files {
-		path := filepath.Join(deployDir, name)
-		if *update {
-			if err := os.WriteFile(path, want, 0o644); err != nil {
-				t.Fatal(err)
-			}
-			continue
-		}
-		got, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if diff := cmp.Diff(string(want), string(got)); diff != "" {
-			t.Errorf("%s differs from the code (-generated +file); run go test ./internal/respond/jit -run TestDeployManifests -update:\n%s", path, diff)
-		}
-	}
+	testenv.Generated(t, deployDir, files, *update, "go test ./internal/respond/jit -run TestDeployManifests -update")
 }
 
 // clusterRoles reads the ClusterRoles of a manifest file by name.

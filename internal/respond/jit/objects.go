@@ -32,6 +32,9 @@ var Kinds = []string{"ServiceAccount", "Role", "RoleBinding", "ClusterRole", "Cl
 // first delete, and the ServiceAccount last.
 var deleteOrder = map[string]int{"RoleBinding": 0, "ClusterRoleBinding": 1, "Role": 2, "ClusterRole": 3, "ServiceAccount": 4}
 
+// NamePrefix starts the name of every object Acquire creates.
+const NamePrefix = "quell-jit-"
+
 // newName returns quell-jit-<incident>-<6 random characters>.
 func newName(incident int64) string {
 	const alphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
@@ -40,7 +43,7 @@ func newName(incident int64) string {
 	for i := range b {
 		b[i] = alphabet[int(b[i])%len(alphabet)]
 	}
-	return "quell-jit-" + strconv.FormatInt(incident, 10) + "-" + string(b)
+	return NamePrefix + strconv.FormatInt(incident, 10) + "-" + string(b)
 }
 
 func objectMeta(name, namespace string, incident int64, expires time.Time) metav1.ObjectMeta {

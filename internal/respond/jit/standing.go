@@ -8,7 +8,9 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 
 	"quell.dev/quell/internal/investigate"
+	"quell.dev/quell/internal/notify"
 	"quell.dev/quell/internal/owner"
+	"quell.dev/quell/internal/podwatch"
 	"quell.dev/quell/internal/respond"
 )
 
@@ -65,21 +67,22 @@ func ActionRules(actions []respond.Action, targets []respond.Target) []rbacv1.Po
 }
 
 // ServerRules are what the server needs besides the actions: the pod
-// watch, owner resolution and the protection check (respond.GetObject)
-// read pods, nodes and workloads; respond.Cleanup lists every kind it may
-// delete; Kubernetes Event notifications (notify.KubeEvent) create
-// events. Deleting RBAC objects and
+// watch (podwatch.Rules), owner resolution and the protection check
+// (respond.GetObject) read pods, nodes and workloads; respond.Cleanup
+// lists every kind it may delete; Kubernetes Event notifications
+// (notify.KubeEventRules) create events. Deleting RBAC objects and
 // ServiceAccounts is granted by IssuerRules only: the default mode never
 // creates them.
 func ServerRules() []rbacv1.PolicyRule {
 	get := []string{"get"}
 	rules := []rbacv1.PolicyRule{
-		{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"get", "list", "watch"}},
+		{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: get},
 		{APIGroups: []string{""}, Resources: []string{"nodes", "replicationcontrollers"}, Verbs: get},
 		{APIGroups: []string{"apps"}, Resources: []string{"deployments", "replicasets", "statefulsets", "daemonsets"}, Verbs: get},
 		{APIGroups: []string{"batch"}, Resources: []string{"jobs", "cronjobs"}, Verbs: get},
-		{APIGroups: []string{""}, Resources: []string{"events"}, Verbs: []string{"create"}},
 	}
+	rules = append(rules, podwatch.Rules()...)
+	rules = append(rules, notify.KubeEventRules()...)
 	rules = append(rules, investigate.Rules()...) // the cache behind owner chains, protection checks and investigations
 	for _, kind := range respond.CleanupKinds {
 		group, resource := kindResource(kind)
