@@ -151,7 +151,9 @@ func (s *Sensor) Start(ctx context.Context) error {
 }
 
 // idlePoll is how long the reader waits when no records have come for
-// activeFor; the kernel wakes it for the next record anyway.
+// activeFor; the kernel wakes it for the next record anyway. A drain that
+// brought fewer than lowBatch records is a trickle: the reader sleeps
+// twice the poll interval before the next.
 const (
 	lowBatch  = 64
 	idlePoll  = 250 * time.Millisecond
@@ -165,11 +167,14 @@ var past = time.Unix(1, 0)
 // counting) when the queue is full. It returns when stop is set and ready
 // is closed.
 //
-// It drains the ring buffer without blocking, then waits on ready through
-// Go's network poller until the kernel wakes it or the poll interval ends:
-// the kernel wakes readers at most every 10ms, so while records flow the
-// reader also polls every PollInterval; after activeFor without records it
-// waits idlePoll, a safety net.
+// It drains the ring buffer without blocking. When the drain brought
+// records it sleeps PollInterval (twice that for a trickle) and drains
+// again, leaving the kernel's wakeups meanwhile unanswered: under load one
+// wakeup of the Go scheduler then covers many records. When a drain
+// brought none it waits on ready through Go's network poller until the
+// kernel wakes it (at once for a lone record, else at most every 10ms) or
+// the poll interval ends; after activeFor without records it waits
+// idlePoll, a safety net.
 func (s *Sensor) read(rd *ringbuf.Reader, ready *os.File, stop *atomic.Bool, queue chan<- *batch, pool *sync.Pool) {
 	conn, err := ready.SyscallConn()
 	if err != nil {
