@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"sync"
 	"time"
 
@@ -35,6 +36,12 @@ import (
 // ready, if not nil, is called with the listening address once the
 // server serves.
 func RunServer(ctx context.Context, cfg *config.Config, log *slog.Logger, ready func(addr string)) error {
+	return RunServerOn(ctx, cfg, log, nil, ready)
+}
+
+// RunServerOn is RunServer serving ln (nil: listening on server.listen),
+// for a caller that had to know the address before the server starts.
+func RunServerOn(ctx context.Context, cfg *config.Config, log *slog.Logger, ln net.Listener, ready func(addr string)) error {
 	if cfg.Server.AuthTokenFile == "" {
 		return errors.New("server.auth_token_file (--auth-token-file) is required: every endpoint that can change a cluster is authenticated")
 	}
@@ -71,7 +78,7 @@ func RunServer(ctx context.Context, cfg *config.Config, log *slog.Logger, ready 
 	if cfg.Notify.WebhookURL != "" {
 		notifiers = append(notifiers, &notify.Webhook{URL: cfg.Notify.WebhookURL})
 	}
-	opts := server.Options{
+	opts := server.Options{Listener: ln,
 		Config: cfg.Server, DefaultCluster: cfg.Kubernetes.Default(), Store: store, Tokens: tokens, Log: log,
 		Audit: server.RulesAudit{Engine: eng}, Window: cfg.Server.Window, Registry: reg, Rules: eng, Suggest: playbook.Suggest,
 	}

@@ -118,10 +118,14 @@ func Start(ctx context.Context, opts Options) (env *Env, err error) {
 	if err != nil {
 		return nil, err
 	}
-	env = &Env{URL: srv.url, Token: srv.token, Cert: srv.cert, kubectl: bins.Kubectl}
+	started := &Env{URL: srv.url, Token: srv.token, Cert: srv.cert, kubectl: bins.Kubectl}
+	// Last to stop: the reserved address, should the server never have
+	// served it (once it has, it is closed already).
+	started.stops = append(started.stops, func() error { _ = srv.ln.Close(); return nil })
+	env = started
 	defer func() {
-		if err != nil {
-			err = errors.Join(err, env.Stop())
+		if err != nil { // what started is stopped (env is nil by then)
+			err = errors.Join(err, started.Stop())
 		}
 	}()
 
@@ -158,7 +162,7 @@ func Start(ctx context.Context, opts Options) (env *Env, err error) {
 	srvCtx, stopServer := context.WithCancel(context.WithoutCancel(ctx))
 	ready := make(chan struct{})
 	served := make(chan error, 1)
-	go func() { served <- daemon.RunServer(srvCtx, &cfg, log, func(string) { close(ready) }) }()
+	go func() { served <- daemon.RunServerOn(srvCtx, &cfg, log, srv.ln, func(string) { close(ready) }) }()
 	env.stops = append(env.stops, func() error {
 		stopServer()
 		return <-served
@@ -205,6 +209,10 @@ func (e *Env) Stop() error {
 // serverFiles are the demo server's address, token and certificate.
 type serverFiles struct {
 	addr, url, token, tokenFile, cert, key string
+	// ln holds the address from before the control plane starts (its
+	// audit webhook needs it) until the server serves it: a port closed
+	// meanwhile could be handed to another process.
+	ln net.Listener
 }
 
 func prepareServer(dir string) (*serverFiles, error) {
@@ -213,12 +221,13 @@ func prepareServer(dir string) (*serverFiles, error) {
 		return nil, fmt.Errorf("pick a port: %w", err)
 	}
 	addr := l.Addr().String()
-	l.Close()
-	s := &serverFiles{addr: addr, url: "https://" + addr, token: randomToken(), tokenFile: filepath.Join(dir, "tokens")}
+	s := &serverFiles{addr: addr, url: "https://" + addr, token: randomToken(), tokenFile: filepath.Join(dir, "tokens"), ln: l}
 	if err := os.WriteFile(s.tokenFile, []byte(s.token+" demo\n"), 0o600); err != nil {
+		l.Close()
 		return nil, fmt.Errorf("write tokens: %w", err)
 	}
 	if s.cert, s.key, err = selfSigned(dir); err != nil {
+		l.Close()
 		return nil, err
 	}
 	return s, nil

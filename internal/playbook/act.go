@@ -127,7 +127,10 @@ func (e *Engine) apply(ctx context.Context, env respond.Env, r response, t respo
 			return nil, fmt.Errorf("action %q is not registered", st.Action)
 		}
 		key := onceKey(r.inc.ID, st.Action, t, env.DryRun)
-		if st.Approval.Needed() && !env.DryRun {
+		// A person's decision on this action and object (or a request
+		// awaiting one) binds every playbook of the incident, not only
+		// the one whose step asked.
+		if !env.DryRun && (st.Approval.Needed() || approvalRecorded(r.timeline, key)) {
 			ok, why, err := e.gate(ctx, r.inc, st, key, objectText(st.Action, t), r.timeline)
 			if err != nil || !ok {
 				return nil, errors.Join(err, e.flush(ctx, r.inc.ID, pending), e.stopped(ctx, r.inc.ID, why, r.timeline))

@@ -48,6 +48,13 @@ func approvals(timeline []incident.Entry) map[string]approvalRecord {
 	return out
 }
 
+// approvalRecorded says whether the timeline holds an approval request or
+// decision for key.
+func approvalRecorded(timeline []incident.Entry, key string) bool {
+	_, ok := approvals(timeline)[key]
+	return ok
+}
+
 // PendingApproval is an action of an incident that awaits a person.
 type PendingApproval struct {
 	Action string
@@ -87,7 +94,11 @@ func (e *Engine) gate(ctx context.Context, inc *incident.Incident, st Step, key,
 		return false, st.Action + " was vetoed by " + rec.By, nil
 	case seen && rec.Deadline != nil && !time.Now().Before(*rec.Deadline):
 		rec.Status, rec.By = ApprovalAutoApproved, actor
-		_, err := e.append(ctx, inc.ID, incident.EntryApproval, st.Action+" "+obj+" approved: no veto within "+st.Approval.AutoAfter.String(), rec)
+		within := "its deadline"
+		if st.Approval.AutoAfter > 0 {
+			within = st.Approval.AutoAfter.String()
+		}
+		_, err := e.append(ctx, inc.ID, incident.EntryApproval, st.Action+" "+obj+" approved: no veto within "+within, rec)
 		return err == nil, "", err
 	case seen:
 		e.schedule(inc.ID, rec.Deadline) // again, after a restart

@@ -312,3 +312,30 @@ func TestResumeAfterRestart(t *testing.T) {
 		t.Fatalf("replicas after restore = %d, want 3", got)
 	}
 }
+
+// TestVetoBindsEveryPlaybook: a person's veto of suspend-workload on a
+// workload stands for every playbook of the incident. A later alert of
+// another rule on the same workload (here the built-in playbook's, which
+// suspends a critical incident's workload) joins the incident and is not
+// allowed to do what the person vetoed.
+func TestVetoBindsEveryPlaybook(t *testing.T) {
+	p, _ := policy(t, strings.Replace(approvalPlaybook, "%s", "required", 1))
+	e := setupWith(t, playbook.Options{Mode: config.ModeEnforce, Policy: p})
+	pods := e.deployment(t, "miner", 2)
+	id := e.alert(t, e.ns, pods[0].Name, miner, "Critical")
+	e.waitEntry(t, id, incident.EntryApproval, "awaits approval")
+	if _, err := e.eng.Approve(t.Context(), id, "dave", true); err != nil {
+		t.Fatal(err)
+	}
+	e.waitEntry(t, id, incident.EntryApproval, "vetoed by dave")
+	if got := e.alert(t, e.ns, pods[1].Name, "Launch Suspicious Network Tool in Container", "Notice"); got != id {
+		t.Fatalf("the second alert opened incident %d, want it to join %d", got, id)
+	}
+	e.waitEntry(t, id, incident.EntryDecision, "stopped: suspend-workload was vetoed by dave")
+	if got := e.replicas(t, "miner"); got != 2 {
+		t.Fatalf("replicas = %d, want 2: the person vetoed the suspension", got)
+	}
+	if n := e.count(t, id, incident.EntryActionSucceeded, respond.ActionSuspend); n != 0 {
+		t.Errorf("%d suspensions recorded, want none", n)
+	}
+}

@@ -60,6 +60,9 @@ type Options struct {
 	// PeerTransport (nil: http.DefaultTransport).
 	Leaders       Leaders
 	PeerTransport http.RoundTripper
+	// Listener, when set, is served instead of listening on
+	// Config.Listen (a caller that had to know the address first).
+	Listener net.Listener
 }
 
 // Responder is what the API asks of the response engine.
@@ -240,9 +243,12 @@ func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
 // then shuts down gracefully within the configured grace.
 func (s *Server) Start(ctx context.Context) error {
 	cfg := s.opts.Config
-	ln, err := net.Listen("tcp", cfg.Listen)
-	if err != nil {
-		return fmt.Errorf("listen %s: %w", cfg.Listen, err)
+	ln := s.opts.Listener
+	var err error
+	if ln == nil {
+		if ln, err = net.Listen("tcp", cfg.Listen); err != nil {
+			return fmt.Errorf("listen %s: %w", cfg.Listen, err)
+		}
 	}
 	srv := &http.Server{
 		Handler:           s.handler,
