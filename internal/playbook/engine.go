@@ -149,6 +149,8 @@ type Engine struct {
 	// alerts were read here, for the store poll.
 	running atomic.Bool
 	tracker tracker
+	// later holds the investigations waiting for the cache to load.
+	later chan lateInvestigation
 }
 
 type job struct {
@@ -203,6 +205,7 @@ func New(opts Options) *Engine {
 		limits:      newLimits(opts.ActionsPerMinute, opts.NamespaceActionsPerMinute, opts.SuspensionsPerHour),
 		builtin:     Builtin(""),
 		verifySlots: make(chan struct{}, 1024),
+		later:       make(chan lateInvestigation, 256),
 		m:           newMetrics(opts.Registerer),
 	}
 	e.policy.Store(cmp.Or(opts.Policy, &Policy{}))
@@ -253,6 +256,9 @@ func (e *Engine) Start(ctx context.Context) error {
 	}
 	if e.opts.PollInterval > 0 {
 		wg.Go(func() { e.follow(ctx) })
+	}
+	if e.opts.Investigator != nil {
+		wg.Go(func() { e.investigateLater(ctx) })
 	}
 	if err := e.resumeAll(ctx); err != nil {
 		e.opts.Log.Error("resume unfinished responses", "err", err)

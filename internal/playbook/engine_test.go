@@ -93,7 +93,9 @@ func newEnv(t testing.TB, opts playbook.Options) *env {
 		if err != nil {
 			t.Fatal(err)
 		}
-		opts.Investigator = iv
+		if opts.Investigator == nil {
+			opts.Investigator = iv
+		}
 	}
 	opts.VerifyHold = cmp.Or(opts.VerifyHold, 300*time.Millisecond)
 	opts.ActionsPerMinute = cmp.Or(opts.ActionsPerMinute, 1000)

@@ -136,7 +136,7 @@ func (e *Engine) respond(ctx context.Context, j job) (verification, error) {
 	var pre []incident.Entry // written with the decision, in one transaction
 	if pb.has(StepEnrich) && facts.Chain != nil {
 		pre = enrichment(*facts.Chain, timeline)
-		pre = append(pre, e.investigation(ctx, facts, d, timeline)...)
+		pre = append(pre, e.investigation(ctx, inc.ID, facts, d, timeline)...)
 	}
 	switch {
 	case len(plan) == 0:
