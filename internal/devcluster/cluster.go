@@ -64,7 +64,21 @@ const stateFile = "state.json"
 
 // Start launches etcd, kube-apiserver and kube-controller-manager and waits
 // until the cluster is ready. On failure it stops whatever it started.
-func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
+// The ports are picked free and given to the processes, which bind them a
+// moment later; when another process took one meanwhile, Start begins
+// again on other ports (three attempts in all).
+func Start(ctx context.Context, opts Options) (*Cluster, error) {
+	for attempt := 1; ; attempt++ {
+		c, err := start(ctx, opts)
+		if err == nil || attempt == 3 || ctx.Err() != nil || !strings.Contains(err.Error(), "address already in use") {
+			return c, err
+		}
+		orDiscard(opts.Log).Warn("a control-plane port was taken before it was bound; starting again on other ports", "attempt", attempt, "err", err)
+	}
+}
+
+// start is one attempt of Start.
+func start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 	log := orDiscard(opts.Log)
 	if opts.Dir == "" {
 		return nil, errors.New("start cluster: no state directory")
