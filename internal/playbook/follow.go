@@ -81,6 +81,14 @@ func (t *tracker) prune(age time.Duration) {
 func (e *Engine) follow(ctx context.Context) {
 	tick := time.NewTicker(e.opts.PollInterval)
 	defer tick.Stop()
+	// Every state an alert may still be acted on in: a contained
+	// incident's new alert may escalate, a failed one's may act again.
+	var states []incident.State
+	for _, st := range incident.States() {
+		if !st.Final() {
+			states = append(states, st)
+		}
+	}
 	since := time.Now().Add(-followOverlap)
 	for n := 0; ; n++ {
 		select {
@@ -89,7 +97,7 @@ func (e *Engine) follow(ctx context.Context) {
 		case <-tick.C:
 		}
 		now := time.Now()
-		if err := e.poll(ctx, since); err != nil {
+		if err := e.poll(ctx, states, since); err != nil {
 			if ctx.Err() == nil {
 				e.opts.Log.Warn("read the store for other replicas' alerts", "err", err)
 			}
@@ -102,33 +110,16 @@ func (e *Engine) follow(ctx context.Context) {
 	}
 }
 
-// poll queues the incidents changed since with alerts not read here.
-func (e *Engine) poll(ctx context.Context, since time.Time) error {
-	// Every state an alert may still be acted on in: a contained
-	// incident's new alert may escalate, a failed one's may act again.
-	var states []incident.State
-	for _, st := range incident.States() {
-		if !st.Final() {
-			states = append(states, st)
+// poll queues the incidents in states changed since with alerts not
+// read here.
+func (e *Engine) poll(ctx context.Context, states []incident.State, since time.Time) error {
+	f := incident.Filter{States: states, UpdatedSince: since, Cluster: e.opts.Cluster}
+	return e.eachIncident(ctx, f, func(inc *incident.Incident) {
+		if e.tracker.news(inc) {
+			e.m.followed.Inc()
+			e.enqueue(job{incident: inc.ID, resume: true})
 		}
-	}
-	f := incident.Filter{States: states, UpdatedSince: since, Cluster: e.opts.Cluster, Limit: 500}
-	for {
-		page, err := e.opts.Store.List(ctx, f)
-		if err != nil {
-			return err
-		}
-		for i := range page {
-			if e.tracker.news(&page[i]) {
-				e.m.followed.Inc()
-				e.enqueue(job{incident: page[i].ID, resume: true})
-			}
-		}
-		if len(page) < f.Limit {
-			return nil
-		}
-		f.AfterID = page[len(page)-1].ID
-	}
+	})
 }
 
 // acting reports whether requests that act may run here: always, unless

@@ -25,26 +25,37 @@ func (e *Engine) resumeAll(ctx context.Context) error {
 		{States: []incident.State{incident.StateActing}, Cluster: e.opts.Cluster},
 		{States: []incident.State{incident.StateOpen}, Since: time.Now().Add(-e.opts.Window), Cluster: e.opts.Cluster},
 	} {
-		f.Limit = 500
-		for {
-			page, err := e.opts.Store.List(ctx, f)
-			if err != nil {
-				return fmt.Errorf("list unfinished incidents: %w", err)
-			}
-			for _, inc := range page {
-				e.enqueue(job{incident: inc.ID, resume: true})
-				n++
-			}
-			if len(page) < f.Limit {
-				break
-			}
-			f.AfterID = page[len(page)-1].ID
+		err := e.eachIncident(ctx, f, func(inc *incident.Incident) {
+			e.enqueue(job{incident: inc.ID, resume: true})
+			n++
+		})
+		if err != nil {
+			return fmt.Errorf("list unfinished incidents: %w", err)
 		}
 	}
 	if n > 0 {
 		e.opts.Log.Info("resuming unfinished responses", "incidents", n)
 	}
 	return nil
+}
+
+// eachIncident calls fn for every incident f selects, a page of 500 at a
+// time.
+func (e *Engine) eachIncident(ctx context.Context, f incident.Filter, fn func(*incident.Incident)) error {
+	f.Limit = 500
+	for {
+		page, err := e.opts.Store.List(ctx, f)
+		if err != nil {
+			return err
+		}
+		for i := range page {
+			fn(&page[i])
+		}
+		if len(page) < f.Limit {
+			return nil
+		}
+		f.AfterID = page[len(page)-1].ID
+	}
 }
 
 // reload re-reads the playbook files every ReloadInterval and replaces the
