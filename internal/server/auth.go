@@ -144,8 +144,7 @@ func authenticate(tokens *Tokens, proxyHeader string, limit rate.Limit, burst in
 		}
 		mu.Unlock()
 		if !l.Allow() {
-			w.Header().Set("Retry-After", "1")
-			writeError(w, &apiError{Status: http.StatusTooManyRequests, Code: "rate_limited", Message: "too many requests for this token"})
+			writeError(w, &apiError{Status: http.StatusTooManyRequests, Code: "rate_limited", Message: "too many requests for this token", RetryAfter: "1"})
 			return
 		}
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), actorKey, name)))

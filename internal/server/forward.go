@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+
+	"quell.dev/quell/internal/playbook"
 )
 
 // Leaders says which replica responds on a cluster (high availability).
@@ -72,15 +74,13 @@ func (s *Server) leaderOnly(cluster func(r *http.Request) (string, error), h htt
 		to, err := s.forward.leaders.Leader(name)
 		switch {
 		case err != nil:
-			w.Header().Set("Retry-After", "2")
-			writeError(w, &apiError{Status: http.StatusServiceUnavailable, Code: "no_leader", Message: "cluster " + name + ": " + err.Error() + "; retry"})
+			writeError(w, &apiError{Status: http.StatusServiceUnavailable, Code: "no_leader", Message: "cluster " + name + ": " + err.Error() + "; retry", RetryAfter: "2"})
 		case to == nil:
 			h(w, r)
 		case r.Header.Get(HeaderForwardedBy) != "":
 			// Forwarded here by a replica that took this one for the
 			// leader: the lease moved; the caller retries.
-			w.Header().Set("Retry-After", "1")
-			writeError(w, &apiError{Status: http.StatusServiceUnavailable, Code: "not_leader", Message: "the leading replica changed while the request was forwarded; retry"})
+			writeError(w, &apiError{Status: http.StatusServiceUnavailable, Code: "not_leader", Message: "the leading replica changed while the request was forwarded; retry", RetryAfter: "1"})
 		default:
 			s.forward.proxy.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), leaderURLKey, to)))
 		}
@@ -123,4 +123,17 @@ func (s *Server) bodyCluster(r *http.Request) (string, error) {
 }
 
 // errNotLeader answers a request that reached an engine standing by.
-var errNotLeader = &apiError{Status: http.StatusServiceUnavailable, Code: "not_leader", Message: "this replica does not lead the responses on the incident's cluster; retry"}
+var errNotLeader = &apiError{Status: http.StatusServiceUnavailable, Code: "not_leader", Message: "this replica does not lead the responses on the incident's cluster; retry", RetryAfter: "1"}
+
+// refusal is the answer to an engine refusing a request it must not
+// serve here: standing by (another replica leads), or another cluster's
+// incident; nil for any other error.
+func refusal(err error) *apiError {
+	switch {
+	case errors.Is(err, playbook.ErrNotLeader):
+		return errNotLeader
+	case errors.Is(err, playbook.ErrOtherCluster):
+		return errOtherCluster
+	}
+	return nil
+}

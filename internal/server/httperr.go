@@ -12,6 +12,8 @@ type apiError struct {
 	Code    string `json:"code"`
 	Message string `json:"message"`
 	Where   string `json:"where,omitempty"` // the field, line or item at fault
+	// RetryAfter, when set, is sent as the Retry-After header (seconds).
+	RetryAfter string `json:"-"`
 }
 
 func (e *apiError) Error() string { return e.Message }
@@ -26,6 +28,9 @@ func writeError(w http.ResponseWriter, err error) {
 	var ae *apiError
 	if !errors.As(err, &ae) {
 		ae = &apiError{Status: http.StatusInternalServerError, Code: "internal", Message: "internal error"}
+	}
+	if ae.RetryAfter != "" {
+		w.Header().Set("Retry-After", ae.RetryAfter)
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("X-Content-Type-Options", "nosniff")

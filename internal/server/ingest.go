@@ -210,8 +210,7 @@ func (s *Server) ingest(w http.ResponseWriter, r *http.Request, endpoint string,
 	switch {
 	case errors.Is(err, errOverloaded):
 		s.metrics.dropped.WithLabelValues("overloaded").Inc()
-		w.Header().Set("Retry-After", "1")
-		writeError(w, &apiError{Status: http.StatusServiceUnavailable, Code: "overloaded", Message: "ingest queue full; retry"})
+		writeError(w, &apiError{Status: http.StatusServiceUnavailable, Code: "overloaded", Message: "ingest queue full; retry", RetryAfter: "1"})
 		return
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		writeError(w, &apiError{Status: http.StatusServiceUnavailable, Code: "unavailable", Message: "request cancelled before the alerts were stored"})

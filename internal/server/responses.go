@@ -29,15 +29,11 @@ func (s *Server) handleRestore(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	recs, err := c.Responder.Restore(r.Context(), id, actor(r.Context()))
-	switch {
-	case errors.Is(err, playbook.ErrNotLeader):
-		w.Header().Set("Retry-After", "1")
-		writeError(w, errNotLeader)
+	if ae := refusal(err); ae != nil {
+		writeError(w, ae)
 		return
-	case errors.Is(err, playbook.ErrOtherCluster):
-		writeError(w, errOtherCluster)
-		return
-	case err != nil:
+	}
+	if err != nil {
 		s.log.Error("restore failed", "incident", id, "cluster", c.Name, "err", err)
 		writeError(w, &apiError{Status: http.StatusBadGateway, Code: "restore_failed", Message: err.Error()})
 		return
@@ -57,13 +53,10 @@ func (s *Server) handleApprove(veto bool) http.HandlerFunc {
 		}
 		n, err := c.Responder.Approve(r.Context(), id, actor(r.Context()), veto)
 		switch {
-		case errors.Is(err, playbook.ErrNotLeader):
-			w.Header().Set("Retry-After", "1")
-			writeError(w, errNotLeader)
+		case refusal(err) != nil:
+			writeError(w, refusal(err))
 		case errors.Is(err, playbook.ErrNothingPending):
 			writeError(w, &apiError{Status: http.StatusConflict, Code: "nothing_pending", Message: "incident has no pending approval"})
-		case errors.Is(err, playbook.ErrOtherCluster):
-			writeError(w, errOtherCluster)
 		case err != nil:
 			s.log.Error("approval failed", "incident", id, "cluster", c.Name, "err", err)
 			writeError(w, err)
@@ -102,7 +95,6 @@ func (s *Server) handleResponse(w http.ResponseWriter, r *http.Request) {
 	}
 	id, err := c.Responder.Manual(r.Context(), req, actor(r.Context()))
 	if errors.Is(err, playbook.ErrNotLeader) {
-		w.Header().Set("Retry-After", "1")
 		writeError(w, errNotLeader)
 		return
 	}
