@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"quell.dev/quell/internal/config"
@@ -111,16 +112,25 @@ func TestApprovalRequiredThenApproved(t *testing.T) {
 	}
 }
 
-func TestVetoedStepDoesNotRun(t *testing.T) {
-	p, _ := policy(t, strings.Replace(approvalPlaybook, "%s", "auto-after 1s", 1))
+// vetoedMiner runs the approval playbook with approve (its request
+// recorded as requested) on a 2-replica miner Deployment's first pod's
+// alert, and has dave veto the suspension.
+func vetoedMiner(t *testing.T, approve, requested string) (*env, []corev1.Pod, int64) {
+	t.Helper()
+	p, _ := policy(t, strings.Replace(approvalPlaybook, "%s", approve, 1))
 	e := setupWith(t, playbook.Options{Mode: config.ModeEnforce, Policy: p})
 	pods := e.deployment(t, "miner", 2)
 	id := e.alert(t, e.ns, pods[0].Name, miner, "Critical")
-	e.waitEntry(t, id, incident.EntryApproval, "unless vetoed")
+	e.waitEntry(t, id, incident.EntryApproval, requested)
 	if _, err := e.eng.Approve(t.Context(), id, "dave", true); err != nil {
 		t.Fatal(err)
 	}
 	e.waitEntry(t, id, incident.EntryApproval, "vetoed by dave")
+	return e, pods, id
+}
+
+func TestVetoedStepDoesNotRun(t *testing.T) {
+	e, pods, id := vetoedMiner(t, "auto-after 1s", "unless vetoed")
 	time.Sleep(1500 * time.Millisecond) // past the auto-after deadline
 	e.alert(t, e.ns, pods[1].Name, miner, "Critical")
 	e.waitEntry(t, id, incident.EntryDecision, "stopped: suspend-workload was vetoed by dave")
@@ -319,15 +329,7 @@ func TestResumeAfterRestart(t *testing.T) {
 // suspends a critical incident's workload) joins the incident and is not
 // allowed to do what the person vetoed.
 func TestVetoBindsEveryPlaybook(t *testing.T) {
-	p, _ := policy(t, strings.Replace(approvalPlaybook, "%s", "required", 1))
-	e := setupWith(t, playbook.Options{Mode: config.ModeEnforce, Policy: p})
-	pods := e.deployment(t, "miner", 2)
-	id := e.alert(t, e.ns, pods[0].Name, miner, "Critical")
-	e.waitEntry(t, id, incident.EntryApproval, "awaits approval")
-	if _, err := e.eng.Approve(t.Context(), id, "dave", true); err != nil {
-		t.Fatal(err)
-	}
-	e.waitEntry(t, id, incident.EntryApproval, "vetoed by dave")
+	e, pods, id := vetoedMiner(t, "required", "awaits approval")
 	if got := e.alert(t, e.ns, pods[1].Name, "Launch Suspicious Network Tool in Container", "Notice"); got != id {
 		t.Fatalf("the second alert opened incident %d, want it to join %d", got, id)
 	}
