@@ -1,16 +1,13 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"testing"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
@@ -32,15 +29,7 @@ func writeToken(t *testing.T, dir, token string) string {
 // it after the test.
 func newNamespace(t *testing.T, cs kubernetes.Interface, prefix string) string {
 	t.Helper()
-	name := prefix + "-" + strconv.FormatInt(time.Now().UnixNano()%(36*36*36*36*36), 36)
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}
-	if _, err := cs.CoreV1().Namespaces().Create(t.Context(), ns, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = cs.CoreV1().Namespaces().Delete(context.Background(), name, metav1.DeleteOptions{})
-	})
-	return name
+	return testenv.Namespace(t, cs, prefix)
 }
 
 // newDeployment creates a Deployment and waits until the controllers have

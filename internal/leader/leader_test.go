@@ -5,12 +5,10 @@ import (
 	"io"
 	"log/slog"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/util/retry"
@@ -20,8 +18,6 @@ import (
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }
-
-var leases atomic.Int64
 
 // candidate is one Elector campaigning in its own goroutine; it records
 // when it starts and stops leading.
@@ -39,11 +35,7 @@ func newLease(t *testing.T) (kubernetes.Interface, string, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ns := "leader-" + time.Now().Format("150405") + "-" + string(rune('a'+leases.Add(1)%26))
-	if _, err := cs.CoreV1().Namespaces().Create(t.Context(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	return cs, ns, "quell-leader"
+	return cs, testenv.Namespace(t, cs, "leader"), "quell-leader"
 }
 
 func campaign(t *testing.T, cs kubernetes.Interface, ns, name, id string) *candidate {

@@ -2,8 +2,10 @@ package testenv
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -15,6 +17,21 @@ import (
 
 	"quell.dev/quell/internal/devcluster"
 )
+
+// Namespace creates a namespace named prefix and a unique suffix,
+// deleted at cleanup, and returns its name.
+func Namespace(t testing.TB, cs kubernetes.Interface, prefix string) string {
+	t.Helper()
+	name := prefix + "-" + strconv.FormatInt(time.Now().UnixNano()%(36*36*36*36*36), 36)
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}
+	if _, err := cs.CoreV1().Namespaces().Create(t.Context(), ns, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cs.CoreV1().Namespaces().Delete(context.Background(), name, metav1.DeleteOptions{})
+	})
+	return name
+}
 
 // OwnClusters starts n control planes of the test's own side by side,
 // stopped at cleanup (Stop is idempotent: the test may stop one first).
