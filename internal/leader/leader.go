@@ -207,6 +207,9 @@ func (e *Elector) lead(ctx context.Context, log *slog.Logger, lead func(ctx cont
 	e.transitions.Inc()
 	log.Info("acquired the response lease: this replica responds")
 	started := time.Now()
+	// Not leading from the moment the Lease is lost, while lead winds down.
+	stop := context.AfterFunc(ctx, func() { e.setLeading(false) })
+	defer stop()
 	lead(ctx)
 	e.setLeading(false)
 	log.Info("stopped responding", "led", time.Since(started).Round(time.Millisecond))
