@@ -28,8 +28,9 @@ type response struct {
 }
 
 type captured struct {
-	rec respond.Record
-	err error
+	rec      respond.Record
+	complete func() respond.Record // nil on an error, or when rec is whole
+	err      error
 }
 
 // prefetchEvidence starts capturing evidence now, for a plan that
@@ -52,10 +53,44 @@ func (e *Engine) prefetchEvidence(ctx context.Context, r response) <-chan captur
 	}
 	out := make(chan captured, 1)
 	env := respond.Env{Client: e.opts.Client, Incident: r.inc.ID, Log: e.opts.Log}
-	go func() {
-		rec, err := a.Apply(ctx, env, t)
-		out <- captured{rec, err}
-	}()
+	go func() { out <- capture(ctx, a, env, t) }()
+	return out
+}
+
+// capture applies a, in stages when it is respond.Staged.
+func capture(ctx context.Context, a respond.Action, env respond.Env, t respond.Target) captured {
+	if s, ok := a.(respond.Staged); ok {
+		rec, complete, err := s.Capture(ctx, env, t)
+		return captured{rec, complete, err}
+	}
+	rec, err := a.Apply(ctx, env, t)
+	return captured{rec: rec, err: err}
+}
+
+// pendingEntries are a run's timeline entries not yet written, one of
+// which may still be completing: the evidence, whose events are listed
+// while the actions after it run.
+type pendingEntries struct {
+	list     []incident.Entry
+	late     int
+	complete func() incident.Entry
+}
+
+func (p *pendingEntries) add(ent incident.Entry) { p.list = append(p.list, ent) }
+
+// addLate reserves the next place for the entry complete returns.
+func (p *pendingEntries) addLate(complete func() incident.Entry) {
+	p.late, p.complete = len(p.list), complete
+	p.list = append(p.list, incident.Entry{})
+}
+
+// take completes the entries, empties p and returns them.
+func (p *pendingEntries) take() []incident.Entry {
+	if p.complete != nil {
+		p.list[p.late], p.complete = p.complete(), nil
+	}
+	out := p.list
+	p.list = nil
 	return out
 }
 
@@ -119,7 +154,7 @@ func (e *Engine) apply(ctx context.Context, env respond.Env, r response, t respo
 	var (
 		last    *respond.Record // the last action's outcome, applied now or before
 		applied bool            // an action was applied by this run
-		pending []incident.Entry
+		pending pendingEntries
 	)
 	for _, st := range r.plan {
 		a, ok := e.opts.Registry.Get(st.Action)
@@ -133,7 +168,7 @@ func (e *Engine) apply(ctx context.Context, env respond.Env, r response, t respo
 		if !env.DryRun && (st.Approval.Needed() || approvalRecorded(r.timeline, key)) {
 			ok, why, err := e.gate(ctx, r.inc, st, key, objectText(st.Action, t), r.timeline)
 			if err != nil || !ok {
-				return nil, errors.Join(err, e.flush(ctx, r.inc.ID, pending), e.stopped(ctx, r.inc.ID, why, r.timeline))
+				return nil, errors.Join(err, e.flush(ctx, r.inc.ID, pending.take()), e.stopped(ctx, r.inc.ID, why, r.timeline))
 			}
 		}
 		// Evidence only reads: it needs no key, its record suffices.
@@ -156,38 +191,42 @@ func (e *Engine) apply(ctx context.Context, env respond.Env, r response, t respo
 			e.opts.Log.Warn("resuming an action whose outcome was not recorded", "incident", r.inc.ID, "action", st.Action)
 		}
 		started := time.Now().UTC()
-		var (
-			rec respond.Record
-			err error
-		)
+		var c captured
 		if st.Action == respond.ActionEvidence && r.evidence != nil {
-			c := <-r.evidence
+			c = <-r.evidence
 			r.evidence = nil
-			rec, err = c.rec, c.err
-			if !rec.Started.IsZero() {
-				started = rec.Started
+			if !c.rec.Started.IsZero() {
+				started = c.rec.Started
 			}
 		} else {
-			rec, err = a.Apply(ctx, env, t)
+			c = capture(ctx, a, env, t)
 		}
+		rec, err := c.rec, c.err
 		e.m.actions.WithLabelValues(st.Action, result(err)).Inc()
-		pending = append(pending, entry(started, incident.EntryActionStarted, st.Action+" started", nil))
+		pending.add(entry(started, incident.EntryActionStarted, st.Action+" started", nil))
 		if err != nil {
-			pending = append(pending, entry(time.Now().UTC(), incident.EntryActionFailed, st.Action+" failed: "+err.Error(), rec))
-			if err := e.flush(ctx, r.inc.ID, pending); err != nil {
+			pending.add(entry(time.Now().UTC(), incident.EntryActionFailed, st.Action+" failed: "+err.Error(), rec))
+			if err := e.flush(ctx, r.inc.ID, pending.take()); err != nil {
 				return nil, err
 			}
-			pending = nil
 			if st.OnError == OnErrorContinue {
 				continue
 			}
 			return nil, e.fail(ctx, r.inc.ID, st.Action+" failed: "+err.Error())
 		}
 		if st.Action == respond.ActionEvidence {
-			pending = append(pending, entry(time.Now().UTC(), incident.EntryEvidence, summary(rec), rec))
+			at := time.Now().UTC()
+			if c.complete == nil {
+				pending.add(entry(at, incident.EntryEvidence, summary(rec), rec))
+			} else {
+				pending.addLate(func() incident.Entry {
+					rec := c.complete()
+					return entry(at, incident.EntryEvidence, summary(rec), rec)
+				})
+			}
 			t.Read = rec.Objects() // the objects as just read: the next action need not read them again
 			if why := protectedRead(t.Read); why != "" {
-				return nil, errors.Join(e.flush(ctx, r.inc.ID, pending), e.decisionOnce(ctx, r.inc.ID, Decision{Reason: "no action: " + why}, r.timeline))
+				return nil, errors.Join(e.flush(ctx, r.inc.ID, pending.take()), e.decisionOnce(ctx, r.inc.ID, Decision{Reason: "no action: " + why}, r.timeline))
 			}
 			continue
 		}
@@ -202,14 +241,13 @@ func (e *Engine) apply(ctx context.Context, env respond.Env, r response, t respo
 				e.limits.suspendedOne(t.Namespace)
 			}
 		}
-		pending = append(pending, entry(time.Now().UTC(), incident.EntryActionSucceeded, summary(rec), rec))
-		if err := e.flush(ctx, r.inc.ID, pending); err != nil {
+		pending.add(entry(time.Now().UTC(), incident.EntryActionSucceeded, summary(rec), rec))
+		if err := e.flush(ctx, r.inc.ID, pending.take()); err != nil {
 			return nil, err
 		}
-		pending = nil
 		last, applied = &rec, true
 	}
-	if err := e.flush(ctx, r.inc.ID, pending); err != nil {
+	if err := e.flush(ctx, r.inc.ID, pending.take()); err != nil {
 		return nil, err
 	}
 	_, verifying := e.inFlight.Load(r.inc.ID)

@@ -7,16 +7,20 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"quell.dev/quell/internal/bench/contained"
+	"quell.dev/quell/internal/incident"
 )
 
 // BenchmarkAlertToContained measures, per incident, the time from handing
-// the engine a stored alert to the bench's own watch seeing the threat
-// gone: the bare pod deleted (terminate), or the pod of a 1-replica
-// Deployment deleted by its controllers after the scale to 0 (suspend). Validation, enrichment, evidence capture
-// and the action are inside the measured time; the verification hold is
-// not (the cluster is already contained when it starts).
+// the engine a stored alert to a watch opened before it seeing the
+// workload's last pod deleted: the bare pod (terminate), or the pod of a
+// 1-replica Deployment after the scale to 0 (suspend; a replacement pod
+// would have to go too). Validation, enrichment, evidence capture and the
+// action are inside the measured time; the verification hold is not (the
+// cluster is already contained when it starts), but every incident must
+// be verified contained before the next alert is sent.
 func BenchmarkAlertToContained(b *testing.B) {
 	for _, kind := range []string{"terminate", "suspend"} {
 		b.Run(kind, func(b *testing.B) {
@@ -24,28 +28,33 @@ func BenchmarkAlertToContained(b *testing.B) {
 			var lat []time.Duration
 			for i := 0; b.Loop(); i++ {
 				name := fmt.Sprintf("%s-%d", kind, i)
-				var pod string
+				var pod, sel string
 				rule, prio := "Launch Suspicious Network Tool in Container", "Notice"
 				if kind == "terminate" {
 					if _, err := e.cs.CoreV1().Pods(e.ns).Create(b.Context(), &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{"app": name}},
 						Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "busybox"}}}}, metav1.CreateOptions{}); err != nil {
 						b.Fatal(err)
 					}
-					pod = name
+					pod, sel = name, "metadata.name="+name
 				} else {
-					pod = e.deployment(b, name, 1)[0].Name
+					pod, sel = e.deployment(b, name, 1)[0].Name, "app="+name
 					rule, prio = "Known Cryptominer Process Executed", "Critical"
+				}
+				w, err := contained.Start(b.Context(), e.cs, e.ns, sel)
+				if err != nil {
+					b.Fatal(err)
 				}
 				start := time.Now()
 				id := e.alert(b, e.ns, pod, rule, prio)
-				if !e.waitGone(b, pod) {
-					tl, _ := e.store.Timeline(b.Context(), id)
-					for _, ent := range tl {
-						b.Logf("  %s %s", ent.Type, ent.Summary)
-					}
-					b.Fatalf("pod %s not deleted within 30s", pod)
+				at, err := w.Wait(b.Context(), 30*time.Second)
+				w.Stop()
+				if err != nil {
+					e.fatalTimeline(b, id, err)
 				}
-				lat = append(lat, time.Since(start))
+				lat = append(lat, at.Sub(start))
+				b.StopTimer()
+				e.waitContained(b, id)
+				b.StartTimer()
 			}
 			slices.Sort(lat)
 			b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
@@ -54,16 +63,31 @@ func BenchmarkAlertToContained(b *testing.B) {
 	}
 }
 
-// waitGone reports whether pod was gone within 30s, polling every
-// millisecond (the measurement's resolution).
-func (e *env) waitGone(b testing.TB, pod string) bool {
+// waitContained waits, for at most 30s, for incident id to be verified
+// contained, and fails on any other final state.
+func (e *env) waitContained(b testing.TB, id int64) {
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
-		_, err := e.cs.CoreV1().Pods(e.ns).Get(b.Context(), pod, metav1.GetOptions{})
-		if apierrors.IsNotFound(err) {
-			return true
+		inc, err := e.store.Get(b.Context(), id)
+		if err != nil {
+			b.Fatal(err)
 		}
-		time.Sleep(time.Millisecond)
+		switch inc.State {
+		case incident.StateContained:
+			return
+		case incident.StateFailed, incident.StateResolved, incident.StateFalsePositive:
+			e.fatalTimeline(b, id, fmt.Errorf("incident %d is %s, want contained", id, inc.State))
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
-	return false
+	e.fatalTimeline(b, id, fmt.Errorf("incident %d not contained within 30s", id))
+}
+
+// fatalTimeline fails with err after logging incident id's timeline.
+func (e *env) fatalTimeline(b testing.TB, id int64, err error) {
+	tl, _ := e.store.Timeline(b.Context(), id)
+	for _, ent := range tl {
+		b.Logf("  %s %s", ent.Type, ent.Summary)
+	}
+	b.Fatal(err)
 }

@@ -19,6 +19,15 @@ type Action interface {
 	Apply(ctx context.Context, env Env, t Target) (Record, error)
 }
 
+// Staged is implemented by an action that reads only and whose record
+// can be completed while the actions after it run (capture-evidence).
+type Staged interface {
+	// Capture returns once what the actions after it need is read (the
+	// Record's Objects); complete waits for the rest and returns the
+	// whole Record. On an error complete is nil.
+	Capture(ctx context.Context, env Env, t Target) (rec Record, complete func() Record, err error)
+}
+
 // Restorer is implemented by reversible actions.
 type Restorer interface {
 	// Restore reverts rec (a Record Apply returned, or one naming only the

@@ -25,7 +25,8 @@ import (
 // (a container log without a kubelet, an owner of an unknown kind) is
 // recorded as an item with an Error and does not fail the action; only a
 // pod that cannot be read at all does. Nothing is written to the cluster,
-// so Changed is always false.
+// so Changed is always false. Through Capture (see Staged) the events,
+// which the actions do not destroy, are listed once the actions are done.
 type Evidence struct {
 	// MaxLogBytes bounds each log; default 256 KiB.
 	MaxLogBytes int64
@@ -107,10 +108,27 @@ func gvkOf(kind string) schema.GroupVersionKind {
 	return schema.GroupVersionKind{Group: g, Version: "v1", Kind: kind}
 }
 
-// Apply implements Action.
+// Apply implements Action: Capture, then the whole record.
 func (a *Evidence) Apply(ctx context.Context, env Env, t Target) (Record, error) {
-	rec := newRecord(a.Name(), env, t)
-	defer rec.finish()
+	rec, complete, err := a.Capture(ctx, env, t)
+	if err != nil {
+		return rec, err
+	}
+	return complete(), nil
+}
+
+var _ Staged = (*Evidence)(nil)
+
+// Capture implements Staged. It returns once everything the actions after
+// it could destroy is read: the pod's and its owners' manifests, the logs
+// and the node (the record's Objects are then complete, its items not
+// yet). The events outlive the pod and its owners (the API server keeps
+// them for their TTL), so they need not delay the action: complete lists
+// them, then returns the whole record, its items in a fixed order: pod,
+// owners, logs, events, node. Called after the actions, complete also
+// finds the events those caused.
+func (a *Evidence) Capture(ctx context.Context, env Env, t Target) (rec Record, complete func() Record, err error) {
+	rec = newRecord(a.Name(), env, t)
 	maxLog, maxTotal := a.MaxLogBytes, a.MaxTotalBytes
 	if maxLog <= 0 {
 		maxLog = 256 << 10
@@ -118,19 +136,25 @@ func (a *Evidence) Apply(ctx context.Context, env Env, t Target) (Record, error)
 	if maxTotal <= 0 {
 		maxTotal = 4 << 20
 	}
-	c := &collector{left: maxTotal}
 	pods := env.Client.CoreV1().Pods(t.Namespace)
-	// Every part is an independent read: they run concurrently, each into
-	// its own collector, and are merged in a fixed order (pod, owners,
-	// logs, events, node). The owners, and the events when the chain names
-	// the pod's UID, do not wait for the pod.
-	var owners, logs, events, node []func(c *collector)
+	// Every part is an independent read into its own collector: they run
+	// concurrently and are merged in order. The owners do not wait for
+	// the pod.
+	var (
+		parts  = map[string][]*collector{}
+		before sync.WaitGroup
+	)
+	start := func(kind string, part func(c *collector)) {
+		c := &collector{left: maxTotal}
+		parts[kind] = append(parts[kind], c)
+		before.Go(func() { part(c) })
+	}
 	uids := []string{}
 	for _, l := range t.Chain.Links[min(1, len(t.Chain.Links)):] {
 		if l.UID != "" {
 			uids = append(uids, l.UID)
 		}
-		owners = append(owners, func(c *collector) {
+		start("owners", func(c *collector) {
 			name := l.Kind + "/" + l.Name + ".json"
 			if _, ok := kinds[l.Kind]; !ok {
 				c.fail(name, fmt.Errorf("owner kind %s (%s) not captured", l.Kind, l.APIVersion))
@@ -145,31 +169,18 @@ func (a *Evidence) Apply(ctx context.Context, env Env, t Target) (Record, error)
 			c.manifest(name, gvkOf(l.Kind), deepCopy(obj))
 		})
 	}
-	var early []func(c *collector)
-	early = append(early, owners...)
-	eventsFor := func(uids []string) func(c *collector) {
-		return func(c *collector) { captureEvents(ctx, env, t.Namespace, uids, c) }
-	}
-	if uid := t.podUID(); uid != "" {
-		events = append(events, eventsFor(append([]string{uid}, uids...)))
-		early = append(early, events...)
-	}
-	earlySub := make([]collector, len(early))
-	var wg sync.WaitGroup
-	for i, part := range early {
-		earlySub[i].left = maxTotal
-		wg.Go(func() { part(&earlySub[i]) })
-	}
 	pod, err := pods.Get(ctx, t.Pod, metav1.GetOptions{})
 	if err != nil {
-		wg.Wait()
-		return rec, fmt.Errorf("capture evidence: get pod %s/%s: %w", t.Namespace, t.Pod, err)
+		before.Wait()
+		rec.finish()
+		return rec, nil, fmt.Errorf("capture evidence: get pod %s/%s: %w", t.Namespace, t.Pod, err)
 	}
 	rec.Object = refOf("Pod", pod)
+	c := &collector{left: maxTotal}
 	c.manifest("pod/"+pod.Name+".json", gvkOf("Pod"), pod.DeepCopy())
 	for _, ct := range slices.Concat(pod.Spec.InitContainers, pod.Spec.Containers) {
 		for _, prev := range []bool{false, true} {
-			logs = append(logs, func(c *collector) {
+			start("logs", func(c *collector) {
 				item := "logs/" + ct.Name
 				if prev {
 					item += ".previous"
@@ -187,13 +198,8 @@ func (a *Evidence) Apply(ctx context.Context, env Env, t Target) (Record, error)
 			})
 		}
 	}
-	late := logs
-	if t.podUID() == "" {
-		events = append(events, eventsFor(append([]string{string(pod.UID)}, uids...)))
-		late = append(late, events...)
-	}
 	if name := pod.Spec.NodeName; name != "" {
-		node = append(node, func(c *collector) {
+		start("node", func(c *collector) {
 			n, err := env.Client.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
 			if err != nil {
 				c.fail("node/"+name+".json", fmt.Errorf("get node: %w", err))
@@ -201,37 +207,31 @@ func (a *Evidence) Apply(ctx context.Context, env Env, t Target) (Record, error)
 			}
 			c.manifest("node/"+name+".json", gvkOf("Node"), n)
 		})
-		late = append(late, node...)
 	}
-	lateSub := make([]collector, len(late))
-	for i, part := range late {
-		lateSub[i].left = maxTotal
-		wg.Go(func() { part(&lateSub[i]) })
-	}
-	wg.Wait()
-	// Merge in the fixed order: owners, logs, events, node.
-	ordered := slices.Concat(earlySub[:len(owners)], lateSub[:len(logs)])
-	if t.podUID() != "" {
-		ordered = append(ordered, earlySub[len(owners):]...)
-		ordered = append(ordered, lateSub[len(logs):]...)
-	} else {
-		ordered = append(ordered, lateSub[len(logs):]...)
-	}
-	for _, s := range ordered {
+	before.Wait()
+	for _, s := range parts["owners"] {
 		rec.read = append(rec.read, s.read...)
-		for _, it := range s.items {
-			if it.Error != "" {
-				c.items = append(c.items, it)
-			} else {
-				c.add(it.Name, it.MediaType, it.Data)
+	}
+	rec.read = append(rec.read, pod)
+	rec.finish() // what had to precede the action is read
+	return rec, func() Record {
+		events := &collector{left: maxTotal}
+		captureEvents(ctx, env, t.Namespace, append([]string{string(pod.UID)}, uids...), events)
+		parts["events"] = []*collector{events}
+		for _, s := range slices.Concat(parts["owners"], parts["logs"], parts["events"], parts["node"]) {
+			for _, it := range s.items {
+				if it.Error != "" {
+					c.items = append(c.items, it)
+				} else {
+					c.add(it.Name, it.MediaType, it.Data)
+				}
 			}
 		}
-	}
-	rec.Evidence = c.items
-	rec.read = append(rec.read, pod)
-	env.log().Info("captured evidence", "pod", t.Pod, "namespace", t.Namespace, "items", len(c.items),
-		"bytes", maxTotal-c.left, "incident", env.Incident)
-	return rec, nil
+		rec.Evidence = c.items
+		env.log().Info("captured evidence", "pod", t.Pod, "namespace", t.Namespace, "items", len(c.items),
+			"bytes", maxTotal-c.left, "incident", env.Incident)
+		return rec
+	}, nil
 }
 
 // captureEvents adds the events involving any of uids, listed

@@ -4,9 +4,11 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -111,6 +113,43 @@ func TestEvidence(t *testing.T) {
 			t.Errorf("total %d bytes, %d truncated; want <= 1000 and some truncated", total, truncated)
 		}
 	})
+}
+
+// TestEvidenceCaptureStages: Capture returns with the objects read and no
+// items; complete lists the events then (one created in between is in
+// them) and returns every item.
+func TestEvidenceCaptureStages(t *testing.T) {
+	cs := admin(t)
+	ns := namespace(t, cs)
+	mkDeployment(t, cs, ns, "web", 1)
+	pod := waitPods(t, cs, ns, "app=web", 1)[0]
+	rec, complete, err := (&respond.Evidence{}).Capture(t.Context(), envFor(cs, nextIncident()), target(t, cs, ns, pod.Name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var read []string
+	for _, o := range rec.Objects() {
+		read = append(read, fmt.Sprintf("%T %s", o, o.GetName()))
+	}
+	if len(read) != 3 || len(rec.Evidence) != 0 || rec.Finished.IsZero() {
+		t.Fatalf("after Capture: read %v, %d items, finished %v; want the ReplicaSet, the Deployment and the pod, no items, finished", read, len(rec.Evidence), rec.Finished)
+	}
+	must(cs.CoreV1().Events(ns).Create(t.Context(), &corev1.Event{
+		ObjectMeta:     metav1.ObjectMeta{Name: "web.after"},
+		InvolvedObject: corev1.ObjectReference{Kind: "Pod", Namespace: ns, Name: pod.Name, UID: pod.UID},
+		Reason:         "Killing", Message: "stopped by the response", Type: corev1.EventTypeNormal,
+	}, metav1.CreateOptions{}))
+	whole := complete()
+	got := names(whole.Evidence)
+	want := []string{"pod/" + pod.Name + ".json", "ReplicaSet/" + pod.OwnerReferences[0].Name + ".json", "Deployment/web.json", "logs/c", "logs/c.previous", "events.json"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("items (-want +got):\n%s", diff)
+	}
+	for _, it := range whole.Evidence {
+		if it.Name == "events.json" && !strings.Contains(string(it.Data), "stopped by the response") {
+			t.Errorf("events.json lacks the event created after Capture: %s", it.Data)
+		}
+	}
 }
 
 func names(items []respond.EvidenceItem) []string {

@@ -30,15 +30,16 @@ func fastRules(kind string) []rbacv1.PolicyRule {
 // deleteScaledPods is Suspend.DeletePods for a scalable workload already
 // scaled to 0: a Deployment's ReplicaSets are scaled to 0 as well (what
 // the Deployment controller would do next), then the pods matching the
-// workload's selector are deleted in parallel. It returns how many pods it
-// deleted.
+// workload's selector are deleted in parallel, each once nothing would
+// recreate it: the alerting pod's ReplicaSet (rs) is scaled at once, and
+// its pods are deleted without waiting for the others to be listed and
+// scaled. It returns how many pods it deleted.
 func deleteScaledPods(ctx context.Context, env Env, ref ObjectRef, obj metav1.Object, rs string) (int, error) {
 	sel, err := selectorOf(obj)
 	if err != nil {
 		return 0, err
 	}
-	// The pods are listed while the ReplicaSets are scaled; they are
-	// deleted only once nothing would recreate them.
+	// The pods are listed while the ReplicaSets are scaled.
 	type listed struct {
 		pods []corev1.Pod
 		err  error
@@ -52,38 +53,73 @@ func deleteScaledPods(ctx context.Context, env Env, ref ObjectRef, obj metav1.Ob
 		}
 		podsC <- listed{pods: pl.Items}
 	}()
+	known, others := done(nil), done(nil)
 	if ref.Kind == "Deployment" {
-		if err := scaleReplicaSetsToZero(ctx, env, ref, obj, sel, rs); err != nil {
-			<-podsC
-			return 0, err
-		}
+		known, others = scaleReplicaSetsToZero(ctx, env, ref, obj, sel, rs)
+	} else {
+		rs = ""
 	}
 	l := <-podsC
 	if l.err != nil {
-		return 0, l.err
+		return 0, errors.Join(l.err, <-known, <-others)
 	}
-	return deletePods(ctx, env, l.pods)
+	var ofKnown, rest []corev1.Pod
+	for _, p := range l.pods {
+		if c := metav1.GetControllerOfNoCopy(&p); rs != "" && c != nil && c.Kind == "ReplicaSet" && c.Name == rs {
+			ofKnown = append(ofKnown, p)
+		} else {
+			rest = append(rest, p)
+		}
+	}
+	var (
+		n    [2]int
+		errs [2]error
+		wg   sync.WaitGroup
+	)
+	for i, part := range []struct {
+		scaled <-chan error
+		pods   []corev1.Pod
+	}{{known, ofKnown}, {others, rest}} {
+		wg.Go(func() {
+			if errs[i] = <-part.scaled; errs[i] == nil {
+				n[i], errs[i] = deletePods(ctx, env, part.pods)
+			}
+		})
+	}
+	wg.Wait()
+	return n[0] + n[1], errors.Join(errs[:]...)
+}
+
+// done returns a channel that delivers err.
+func done(err error) <-chan error {
+	c := make(chan error, 1)
+	c <- err
+	return c
 }
 
 // scaleReplicaSetsToZero scales the Deployment's ReplicaSets to 0, as its
 // controller would next: known (the alerting pod's, unconditionally, at
-// once) and listed (any other still running, e.g. mid-rollout) together.
-func scaleReplicaSetsToZero(ctx context.Context, env Env, ref ObjectRef, obj metav1.Object, sel labels.Selector, known string) error {
-	errs := make([]error, 2)
-	var wg sync.WaitGroup
-	if known != "" {
-		wg.Go(func() {
-			s := &autoscalingv1.Scale{ObjectMeta: metav1.ObjectMeta{Name: known, Namespace: ref.Namespace}}
-			_, err := updateScale(ctx, env, ObjectRef{Kind: "ReplicaSet", Namespace: ref.Namespace, Name: known}, s)
-			if err != nil && !apierrors.IsNotFound(err) {
-				errs[0] = fmt.Errorf("scale replica set %s/%s to 0: %w", ref.Namespace, known, err)
-			}
-		})
-	}
-	wg.Go(func() {
+// once) and the listed others (any still running, e.g. mid-rollout)
+// together. Each channel delivers the outcome of its part.
+func scaleReplicaSetsToZero(ctx context.Context, env Env, ref ObjectRef, obj metav1.Object, sel labels.Selector, known string) (knownC, othersC <-chan error) {
+	kc, oc := make(chan error, 1), make(chan error, 1)
+	go func() {
+		if known == "" {
+			kc <- nil
+			return
+		}
+		s := &autoscalingv1.Scale{ObjectMeta: metav1.ObjectMeta{Name: known, Namespace: ref.Namespace}}
+		_, err := updateScale(ctx, env, ObjectRef{Kind: "ReplicaSet", Namespace: ref.Namespace, Name: known}, s)
+		if err != nil && !apierrors.IsNotFound(err) {
+			kc <- fmt.Errorf("scale replica set %s/%s to 0: %w", ref.Namespace, known, err)
+			return
+		}
+		kc <- nil
+	}()
+	go func() {
 		rsl, err := env.Client.AppsV1().ReplicaSets(ref.Namespace).List(ctx, metav1.ListOptions{LabelSelector: sel.String()})
 		if err != nil {
-			errs[1] = fmt.Errorf("list replica sets of %s: %w", ref, err)
+			oc <- fmt.Errorf("list replica sets of %s: %w", ref, err)
 			return
 		}
 		for _, rs := range rsl.Items {
@@ -96,13 +132,13 @@ func scaleReplicaSetsToZero(ctx context.Context, env Env, ref ObjectRef, obj met
 				Spec:       autoscalingv1.ScaleSpec{Replicas: *rs.Spec.Replicas},
 			}
 			if _, err := scaleTo(ctx, env, refOf("ReplicaSet", &rs), s, 0); err != nil {
-				errs[1] = err
+				oc <- err
 				return
 			}
 		}
-	})
-	wg.Wait()
-	return errors.Join(errs...)
+		oc <- nil
+	}()
+	return kc, oc
 }
 
 // deletePods deletes pods not already terminating, in parallel, each
