@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"fmt"
+	"net/url"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -12,8 +13,10 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/ptr"
 
+	"quell.dev/quell/internal/bench/contained"
 	"quell.dev/quell/internal/config"
 	"quell.dev/quell/internal/demo"
+	"quell.dev/quell/internal/incident"
 )
 
 // ResponseConfig lifts the server's action limits, which would otherwise
@@ -24,8 +27,10 @@ func ResponseConfig(c *config.Config) {
 
 // Response measures, through the whole server of env (Falco alert over
 // HTTPS, store, engine with validation, investigation and evidence, the
-// action), the time from posting an alert to the pod being gone: n bare
-// pods terminated, and n 1-replica Deployments suspended.
+// action), the time from posting an alert to a watch opened before it
+// seeing the workload's last pod deleted: n bare pods terminated, and n
+// 1-replica Deployments suspended. Each incident must be verified
+// contained by the server before the next alert is posted.
 func Response(ctx context.Context, env *demo.Env, n int) ([]Result, error) {
 	cs, err := env.Cluster.Client()
 	if err != nil {
@@ -58,16 +63,31 @@ func Response(ctx context.Context, env *demo.Env, n int) ([]Result, error) {
 					return nil, err
 				}
 			}
+			time.Sleep(settle)
+			sel := "metadata.name=" + pod
+			if kind == "suspend" {
+				sel = "app=" + name
+			}
+			w, err := contained.Start(ctx, cs, ns, sel)
+			if err != nil {
+				return nil, err
+			}
 			start := time.Now()
 			if err := env.API.PostFalco(ctx, map[string]any{"time": start.UTC().Format(time.RFC3339Nano), "rule": rule, "priority": prio,
 				"source": "syscall", "hostname": "node-1", "output": rule + " in " + ns + "/" + pod,
 				"output_fields": map[string]any{"k8s.ns.name": ns, "k8s.pod.name": pod, "container.id": "3ad7b26ded6d"}}); err != nil {
+				w.Stop()
 				return nil, err
 			}
-			if err := waitGone(ctx, cs, ns, pod); err != nil {
+			at, err := w.Wait(ctx, 30*time.Second)
+			w.Stop()
+			if err != nil {
 				return nil, fmt.Errorf("%s %s: %w", kind, name, err)
 			}
-			lat = append(lat, time.Since(start))
+			lat = append(lat, at.Sub(start))
+			if err := waitContained(ctx, env, ns, pod); err != nil {
+				return nil, fmt.Errorf("%s %s: %w", kind, name, err)
+			}
 		}
 		p50, p99 := percentiles(lat)
 		what := "a bare pod deleted"
@@ -75,10 +95,18 @@ func Response(ctx context.Context, env *demo.Env, n int) ([]Result, error) {
 			what = "a 1-replica Deployment at 0, its pod deleted"
 		}
 		out = append(out, Result{Figure: "response: alert -> contained, " + kind, Value: "p50 " + ms(p50) + ", p99 " + ms(p99),
-			Detail: fmt.Sprintf("%d incidents back to back; Falco alert over HTTPS to the pod gone (%s)", n, what)})
+			Detail: fmt.Sprintf("%d incidents, each verified contained before the next; Falco alert over HTTPS to a watch seeing the pod gone (%s)", n, what)})
 	}
 	return out, nil
 }
+
+// settle is how long a pod exists before its alert is posted, so that the
+// server's watched copy holds it and its owners as it does for any pod
+// that has run long enough to alert (its container scheduled, started,
+// and running the process the alert is about); an alert about a pod
+// created milliseconds before would have its owners read from the API
+// server.
+const settle = 100 * time.Millisecond
 
 func firstPod(ctx context.Context, cs kubernetes.Interface, ns, selector string) (string, error) {
 	deadline := time.Now().Add(30 * time.Second)
@@ -95,15 +123,27 @@ func firstPod(ctx context.Context, cs kubernetes.Interface, ns, selector string)
 	return "", fmt.Errorf("no pod matches %s", selector)
 }
 
-// waitGone polls every millisecond (the measurement's resolution) until
-// the pod is gone, for at most 30 s.
-func waitGone(ctx context.Context, cs kubernetes.Interface, ns, pod string) error {
+// waitContained waits, for at most 30 s, for the server to have verified
+// the incident of pod contained, and fails on any other final state.
+func waitContained(ctx context.Context, env *demo.Env, ns, pod string) error {
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
-		if _, err := cs.CoreV1().Pods(ns).Get(ctx, pod, metav1.GetOptions{}); apierrors.IsNotFound(err) {
-			return nil
+		incs, _, err := env.API.List(ctx, url.Values{"namespace": {ns}, "limit": {"20"}})
+		if err != nil {
+			return err
 		}
-		time.Sleep(time.Millisecond)
+		for _, inc := range incs {
+			if inc.Target.Pod != pod {
+				continue
+			}
+			switch inc.State {
+			case incident.StateContained:
+				return nil
+			case incident.StateFailed, incident.StateResolved, incident.StateFalsePositive:
+				return fmt.Errorf("incident %d is %s, want contained", inc.ID, inc.State)
+			}
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
-	return fmt.Errorf("pod %s/%s not gone within 30s", ns, pod)
+	return fmt.Errorf("the incident of %s/%s was not contained within 30s", ns, pod)
 }

@@ -42,6 +42,7 @@ type env struct {
 	eng   *playbook.Engine
 	ns    string
 	res   *owner.Resolver
+	objs  *kubecache.Cache // the resolver's watched copy, unless opts named a resolver
 }
 
 // setup starts an engine in mode over a fresh namespace and store.
@@ -84,10 +85,11 @@ func newEnv(t testing.TB, opts playbook.Options) *env {
 	if opts.Credentials == config.CredentialsJIT && opts.Issuer == nil {
 		opts.Issuer = jit.NewIssuer(cs, c.RESTConfig(devcluster.AdminUser), jit.Options{})
 	}
+	var objs *kubecache.Cache
 	if opts.Resolver == nil {
 		// As the server wires them: one cache behind owner chains and
 		// investigations, the resolver shared with alert.
-		objs := testenv.Objects(t, cs, investigate.Kinds...)
+		objs = testenv.Objects(t, cs, investigate.Kinds...)
 		opts.Resolver = owner.NewResolver(cs, objs)
 		iv, err := investigate.New(investigate.Options{Objects: objs, Client: cs, Resolver: opts.Resolver, Audit: investigate.NewAuditIndex(0)})
 		if err != nil {
@@ -101,7 +103,7 @@ func newEnv(t testing.TB, opts playbook.Options) *env {
 	opts.ActionsPerMinute = cmp.Or(opts.ActionsPerMinute, 1000)
 	opts.NamespaceActionsPerMinute = cmp.Or(opts.NamespaceActionsPerMinute, 1000)
 	opts.SuspensionsPerHour = cmp.Or(opts.SuspensionsPerHour, 1000)
-	return &env{cs: cs, store: store, eng: playbook.New(opts), ns: ns, res: opts.Resolver}
+	return &env{cs: cs, store: store, eng: playbook.New(opts), ns: ns, res: opts.Resolver, objs: objs}
 }
 
 // start runs the engine until the test ends.
