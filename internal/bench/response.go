@@ -143,7 +143,7 @@ func waitContained(ctx context.Context, env *demo.Env, ns, pod string) error {
 				return fmt.Errorf("incident %d is %s, want contained", inc.ID, inc.State)
 			}
 		}
-		time.Sleep(10 * time.Millisecond)
+		time.Sleep(50 * time.Millisecond)
 	}
 	return fmt.Errorf("the incident of %s/%s was not contained within 30s", ns, pod)
 }

@@ -193,16 +193,6 @@ func suspendScaledOnce(ctx context.Context, env Env, ref ObjectRef, deletePods b
 	if err != nil {
 		return err
 	}
-	// The HPAs only go into the record: list them while writing.
-	type hpaResult struct {
-		hpas []HPAState
-		err  error
-	}
-	hpaC := make(chan hpaResult, 1)
-	go func() {
-		h, err := hpasFor(ctx, env, ref)
-		hpaC <- hpaResult{h, err}
-	}()
 	replicas := replicasOf(obj)
 	before := suspendState{Kind: ref.Kind, Name: ref.Name, Replicas: &replicas}
 	if !had {
@@ -214,7 +204,6 @@ func suspendScaledOnce(ctx context.Context, env Env, ref ObjectRef, deletePods b
 		l, an := mark(env, &st)
 		obj, err = patchObject(ctx, env, ref, metaPatch(l, an, obj.GetResourceVersion(), map[string]any{"replicas": 0}))
 		if err != nil {
-			<-hpaC
 			return err
 		}
 		rec.Changed = replicas != 0
@@ -235,18 +224,20 @@ func suspendScaledOnce(ctx context.Context, env Env, ref ObjectRef, deletePods b
 		n, err = deleteScaledPods(ctx, env, ref, obj, rs)
 		rec.Changed = rec.Changed || n > 0
 	}
-	hr := <-hpaC
 	if err != nil {
 		return err
 	}
-	if hr.err != nil {
-		return hr.err
+	// The HPAs only go into the record: they are listed once the pods are
+	// gone, not while the API server is busy with the suspension.
+	hpas, err := hpasFor(ctx, env, ref)
+	if err != nil {
+		return err
 	}
-	rec.HPAs, before.HPAs = hr.hpas, hr.hpas
+	rec.HPAs, before.HPAs = hpas, hpas
 	if !had {
-		st.HPAs = hr.hpas
+		st.HPAs = hpas
 	}
-	for _, h := range hr.hpas {
+	for _, h := range hpas {
 		if h.MinReplicas != nil && *h.MinReplicas == 0 {
 			rec.Notes = append(rec.Notes, "HorizontalPodAutoscaler "+h.Name+" has minReplicas 0 and may scale the workload up from zero")
 		} else {
@@ -255,7 +246,7 @@ func suspendScaledOnce(ctx context.Context, env Env, ref ObjectRef, deletePods b
 	}
 	rec.Before, rec.Restore = mustJSON(before), mustJSON(st)
 	zero := int32(0)
-	rec.After = mustJSON(suspendState{Kind: ref.Kind, Name: ref.Name, Replicas: &zero, HPAs: hr.hpas})
+	rec.After = mustJSON(suspendState{Kind: ref.Kind, Name: ref.Name, Replicas: &zero, HPAs: hpas})
 	return nil
 }
 
