@@ -126,7 +126,11 @@ var _ Staged = (*Evidence)(nil)
 // them for their TTL), so they need not delay the action: complete lists
 // them, then returns the whole record, its items in a fixed order: pod,
 // owners, logs, events, node. Called after the actions, complete also
-// finds the events those caused.
+// finds the events those caused. The pod and its owners are read from the
+// API server's watch cache (getRecent): at most moments old, which is what
+// a read before a write is anyway; a workload's suspension is
+// preconditioned on the resourceVersion read, so a change since starts it
+// over from a fresh read.
 func (a *Evidence) Capture(ctx context.Context, env Env, t Target) (rec Record, complete func() Record, err error) {
 	rec = newRecord(a.Name(), env, t)
 	maxLog, maxTotal := a.MaxLogBytes, a.MaxTotalBytes
@@ -160,7 +164,7 @@ func (a *Evidence) Capture(ctx context.Context, env Env, t Target) (rec Record, 
 				c.fail(name, fmt.Errorf("owner kind %s (%s) not captured", l.Kind, l.APIVersion))
 				return
 			}
-			obj, err := GetObject(ctx, env.Client, ObjectRef{Kind: l.Kind, Namespace: t.Namespace, Name: l.Name})
+			obj, err := getRecent(ctx, env.Client, ObjectRef{Kind: l.Kind, Namespace: t.Namespace, Name: l.Name})
 			if err != nil {
 				c.fail(name, err)
 				return
@@ -169,12 +173,13 @@ func (a *Evidence) Capture(ctx context.Context, env Env, t Target) (rec Record, 
 			c.manifest(name, gvkOf(l.Kind), deepCopy(obj))
 		})
 	}
-	pod, err := pods.Get(ctx, t.Pod, metav1.GetOptions{})
+	obj, err := getRecent(ctx, env.Client, ObjectRef{Kind: "Pod", Namespace: t.Namespace, Name: t.Pod})
 	if err != nil {
 		before.Wait()
 		rec.finish()
-		return rec, nil, fmt.Errorf("capture evidence: get pod %s/%s: %w", t.Namespace, t.Pod, err)
+		return rec, nil, fmt.Errorf("capture evidence: %w", err)
 	}
+	pod := obj.(*corev1.Pod)
 	rec.Object = refOf("Pod", pod)
 	c := &collector{left: maxTotal}
 	c.manifest("pod/"+pod.Name+".json", gvkOf("Pod"), pod.DeepCopy())

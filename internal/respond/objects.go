@@ -8,6 +8,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
@@ -41,7 +42,23 @@ func KnownKind(kind string) bool {
 // and the workload controllers); errors wrap the API error, so
 // apierrors.IsNotFound works on them.
 func GetObject(ctx context.Context, cs kubernetes.Interface, ref ObjectRef) (metav1.Object, error) {
-	opts := metav1.GetOptions{}
+	return getObject(ctx, cs, ref, metav1.GetOptions{})
+}
+
+// getRecent reads ref's object from the API server's watch cache
+// (resourceVersion 0) instead of a quorum read of etcd: the object as it
+// was at most moments before, which etcd's watch feeds. An object the
+// watch cache does not hold yet (created moments before) is read from
+// etcd.
+func getRecent(ctx context.Context, cs kubernetes.Interface, ref ObjectRef) (metav1.Object, error) {
+	obj, err := getObject(ctx, cs, ref, metav1.GetOptions{ResourceVersion: "0"})
+	if apierrors.IsNotFound(err) {
+		return GetObject(ctx, cs, ref)
+	}
+	return obj, err
+}
+
+func getObject(ctx context.Context, cs kubernetes.Interface, ref ObjectRef, opts metav1.GetOptions) (metav1.Object, error) {
 	var (
 		obj metav1.Object
 		err error
