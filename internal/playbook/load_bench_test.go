@@ -1,6 +1,7 @@
 package playbook_test
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"slices"
@@ -12,6 +13,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/tools/cache"
+	watchtools "k8s.io/client-go/tools/watch"
 
 	"quell.dev/quell/internal/config"
 	"quell.dev/quell/internal/incident"
@@ -26,8 +29,19 @@ type deletions struct {
 	stop func()
 }
 
+//
+// The watch starts from a list's resourceVersion and is re-opened from the
+// last event it delivered when the API server closes it (as it does a
+// watcher that falls behind a burst of events), so no deletion is missed.
 func (e *env) watchDeletions(b *testing.B) *deletions {
-	w, err := e.cs.CoreV1().Pods(e.ns).Watch(b.Context(), metav1.ListOptions{})
+	l, err := e.cs.CoreV1().Pods(e.ns).List(b.Context(), metav1.ListOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	pods := e.cs.CoreV1().Pods(e.ns)
+	w, err := watchtools.NewRetryWatcherWithContext(b.Context(), l.ResourceVersion, &cache.ListWatch{
+		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) { return pods.Watch(ctx, o) },
+	})
 	if err != nil {
 		b.Fatal(err)
 	}
