@@ -135,7 +135,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ns := newNamespace(t, cs, "console")
+	ns := testenv.Namespace(t, cs, "console")
 	pod := newDeployment(t, cs, ns, "miner", 2)
 	dir := t.TempDir()
 	pbFile := filepath.Join(dir, "playbooks.yaml")

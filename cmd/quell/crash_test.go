@@ -40,7 +40,7 @@ func newCrashEnv(t *testing.T, prefix, config string) *crashEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ns := newNamespace(t, cs, prefix)
+	ns := testenv.Namespace(t, cs, prefix)
 	pod := newDeployment(t, cs, ns, "miner", 3)
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "quell.yaml")

@@ -83,7 +83,7 @@ func TestHAFailover(t *testing.T) {
 	dsn := testenv.Postgres(t)
 	first := newCrashEnv(t, "ha-first", "")
 	second := newCrashEnv(t, "ha-second", "")
-	leaseNS := newNamespace(t, first.cs, "ha-lease")
+	leaseNS := testenv.Namespace(t, first.cs, "ha-lease")
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "quell.yaml")
 	if err := os.WriteFile(cfg, []byte(fmt.Sprintf(haConfig, leaseNS)), 0o600); err != nil {

@@ -33,7 +33,7 @@ func TestInvestigateCLI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ns := newNamespace(t, cs, "investigate-cli")
+	ns := testenv.Namespace(t, cs, "investigate-cli")
 	pod := newDeployment(t, cs, ns, "miner", 2)
 	dir := t.TempDir()
 	kc, err := os.ReadFile(c.Kubeconfig)

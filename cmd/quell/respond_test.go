@@ -24,7 +24,7 @@ func TestRespondCLI(t *testing.T) {
 		t.Fatal(err)
 	}
 	const name = "miner"
-	ns := newNamespace(t, cs, "respond-cli")
+	ns := testenv.Namespace(t, cs, "respond-cli")
 	pod := newDeployment(t, cs, ns, name, 2)
 
 	other := newDeployment(t, cs, ns, "miner2", 1)
@@ -143,7 +143,7 @@ func TestRespondOutlastsWriteTimeout(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ns := newNamespace(t, cs, "respond-slow")
+	ns := testenv.Namespace(t, cs, "respond-slow")
 	pod := newDeployment(t, cs, ns, "miner", 1)
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "quell.yaml")

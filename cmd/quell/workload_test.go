@@ -24,14 +24,6 @@ func writeToken(t *testing.T, dir, token string) string {
 	return path
 }
 
-// newNamespace creates a namespace named prefix and a suffix unique to
-// this run (a deleted namespace lingers while it terminates), and deletes
-// it after the test.
-func newNamespace(t *testing.T, cs kubernetes.Interface, prefix string) string {
-	t.Helper()
-	return testenv.Namespace(t, cs, prefix)
-}
-
 // newDeployment creates a Deployment and waits until the controllers have
 // created its pods and settled its status; it returns one pod's name.
 func newDeployment(t *testing.T, cs kubernetes.Interface, ns, name string, replicas int32) string {

@@ -29,7 +29,7 @@ type deletions struct {
 	stop func()
 }
 
-//
+// watchDeletions records the deletions of the namespace's pods from now on.
 // The watch starts from a list's resourceVersion and is re-opened from the
 // last event it delivered when the API server closes it (as it does a
 // watcher that falls behind a burst of events), so no deletion is missed.

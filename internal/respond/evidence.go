@@ -222,8 +222,7 @@ func (a *Evidence) Capture(ctx context.Context, env Env, t Target) (rec Record, 
 	return rec, func() Record {
 		events := &collector{left: maxTotal}
 		captureEvents(ctx, env, t.Namespace, append([]string{string(pod.UID)}, uids...), events)
-		parts["events"] = []*collector{events}
-		for _, s := range slices.Concat(parts["owners"], parts["logs"], parts["events"], parts["node"]) {
+		for _, s := range slices.Concat(parts["owners"], parts["logs"], []*collector{events}, parts["node"]) {
 			for _, it := range s.items {
 				if it.Error != "" {
 					c.items = append(c.items, it)

@@ -54,10 +54,8 @@ func deleteScaledPods(ctx context.Context, env Env, ref ObjectRef, obj metav1.Ob
 		podsC <- listed{pods: pl.Items}
 	}()
 	known, others := done(nil), done(nil)
-	if ref.Kind == "Deployment" {
+	if ref.Kind == "Deployment" { // rs is named only below a Deployment
 		known, others = scaleReplicaSetsToZero(ctx, env, ref, obj, sel, rs)
-	} else {
-		rs = ""
 	}
 	l := <-podsC
 	if l.err != nil {
@@ -65,7 +63,7 @@ func deleteScaledPods(ctx context.Context, env Env, ref ObjectRef, obj metav1.Ob
 	}
 	var ofKnown, rest []corev1.Pod
 	for _, p := range l.pods {
-		if c := metav1.GetControllerOfNoCopy(&p); rs != "" && c != nil && c.Kind == "ReplicaSet" && c.Name == rs {
+		if c := metav1.GetControllerOfNoCopy(&p); c != nil && c.Kind == "ReplicaSet" && c.Name == rs {
 			ofKnown = append(ofKnown, p)
 		} else {
 			rest = append(rest, p)

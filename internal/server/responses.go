@@ -52,9 +52,10 @@ func (s *Server) handleApprove(veto bool) http.HandlerFunc {
 			return
 		}
 		n, err := c.Responder.Approve(r.Context(), id, actor(r.Context()), veto)
+		refused := refusal(err)
 		switch {
-		case refusal(err) != nil:
-			writeError(w, refusal(err))
+		case refused != nil:
+			writeError(w, refused)
 		case errors.Is(err, playbook.ErrNothingPending):
 			writeError(w, &apiError{Status: http.StatusConflict, Code: "nothing_pending", Message: "incident has no pending approval"})
 		case err != nil:
